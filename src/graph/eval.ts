@@ -13,18 +13,19 @@ function bindDims(ins: readonly Tensor[], feeds: ReadonlyMap<string, Value>): Ma
   const b = new Map<string, number>();
   for (const t of ins) {
     if (t.source.kind !== "input") continue;
-    const v = feeds.get(t.source.name);
-    if (v === undefined) throw new InputError(`evaluate: no value fed for input '${t.source.name}' ${t.typeString}`);
+    const name = t.source.name;
+    const v = feeds.get(name);
+    if (v === undefined) throw new InputError(`evaluate: no value fed for input '${name}' ${t.typeString}`);
     if (v.shape.length !== t.rank) {
-      throw new InputError(`evaluate: input '${t.source.name}' expects ${t.typeString}, got ${fmtShape(v.shape)}`);
+      throw new InputError(`evaluate: input '${name}' expects ${t.typeString}, got ${fmtShape(v.shape)}`);
     }
     t.shape.forEach((d, i) => {
       const got = v.shape[i] ?? -1;
       if (typeof d === "number") {
-        if (d !== got) throw new InputError(`evaluate: input '${t.source.name}' expects ${t.typeString}, got ${fmtShape(v.shape)}`);
+        if (d !== got) throw new InputError(`evaluate: input '${name}' expects ${t.typeString}, got ${fmtShape(v.shape)}`);
       } else if (!d.includes("*")) {
         const prev = b.get(d);
-        if (prev !== undefined && prev !== got) throw new InputError(`evaluate: dim ${d} is ${prev} in one input and ${got} in '${t.source.name}'`);
+        if (prev !== undefined && prev !== got) throw new InputError(`evaluate: dim ${d} is ${prev} in one input and ${got} in '${name}'`);
         b.set(d, got);
       }
     });

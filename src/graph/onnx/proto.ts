@@ -67,18 +67,9 @@ export interface OnnxModel {
 }
 
 /** Byte size of one element of each element type, used to check `raw` lengths. */
+// prettier-ignore
 export const ONNX_ELEM_BYTES: Readonly<Record<OnnxElemType, number>> = {
-  1: 4,
-  2: 1,
-  3: 1,
-  4: 2,
-  5: 2,
-  6: 4,
-  7: 8,
-  9: 1,
-  10: 2,
-  11: 8,
-  16: 2,
+  1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2,
 };
 
 /** protobuf's hard limit on one serialized message (signed 32-bit sizes). */
@@ -139,22 +130,22 @@ class Msg {
   private cachedSize = -1;
 
   int(no: number, v: number): this {
-    this.parts.push({ tag: (no << 3) | WIRE_VARINT, kind: "varint", v });
-    return this;
+    return this.push({ tag: (no << 3) | WIRE_VARINT, kind: "varint", v });
   }
   float(no: number, v: number): this {
-    this.parts.push({ tag: (no << 3) | WIRE_FIXED32, kind: "fixed32", v });
-    return this;
+    return this.push({ tag: (no << 3) | WIRE_FIXED32, kind: "fixed32", v });
   }
   bytes(no: number, v: Uint8Array): this {
-    this.parts.push({ tag: (no << 3) | WIRE_BYTES, kind: "bytes", v });
-    return this;
+    return this.push({ tag: (no << 3) | WIRE_BYTES, kind: "bytes", v });
   }
   str(no: number, v: string): this {
     return this.bytes(no, utf8.encode(v));
   }
   msg(no: number, v: Msg): this {
-    this.parts.push({ tag: (no << 3) | WIRE_BYTES, kind: "msg", v });
+    return this.push({ tag: (no << 3) | WIRE_BYTES, kind: "msg", v });
+  }
+  private push(p: Part): this {
+    this.parts.push(p);
     return this;
   }
 

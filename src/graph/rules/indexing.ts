@@ -7,7 +7,7 @@ import { Op } from "../op.js";
 import * as g from "../ops.js";
 import type { RuleTable, TensorType } from "../rule.js";
 import type { Dim, Shape } from "../shape.js";
-import { dimDivide, dimProduct, fmtShape, normAxis, numel, stridesOf } from "../shape.js";
+import { dimDivide, dimProduct, normAxis, numel, stridesOf } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 import { arity } from "./util.js";
 
@@ -208,6 +208,3 @@ export const INDEXING_RULES: RuleTable<Op.Slice | Op.Gather> = {
     },
   },
 };
-
-/** "[B,4,64,64]" of a tensor type, for messages. */
-export const typeOf = (t: TensorType): string => `${t.dtype}${fmtShape(t.shape)}`;

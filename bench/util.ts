@@ -1,0 +1,62 @@
+/** Shared benchmark helpers: interleaved timing, medians, seeded fills and number formatting. */
+import { performance } from "node:perf_hooks";
+
+/** Median of a non-empty list. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** Geometric mean of positive numbers. */
+export function geomean(xs: readonly number[]): number {
+  return Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+}
+
+/** Wall time of one call of `fn`, in milliseconds. */
+export async function timeOnce(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/**
+ * Median milliseconds per call of each function. Runs are interleaved (a, b, a, b, …) and the
+ * starting function alternates by round, so drift in clock speed or memory state is shared.
+ */
+export async function timeInterleaved<K extends string>(
+  fns: Readonly<Record<K, () => Promise<unknown>>>,
+  opts: { readonly warmup: number; readonly runs: number },
+): Promise<Record<K, number>> {
+  const keys = Object.keys(fns) as K[];
+  const times = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
+  for (let i = 0; i < opts.warmup + opts.runs; i++) {
+    const order = i % 2 === 0 ? keys : [...keys].reverse();
+    for (const k of order) {
+      const ms = await timeOnce(fns[k]);
+      if (i >= opts.warmup) times[k].push(ms);
+    }
+  }
+  return Object.fromEntries(keys.map((k) => [k, median(times[k])])) as Record<K, number>;
+}
+
+/** A Float32Array of `n` uniform values in [-scale, scale), from a seeded xorshift generator. */
+export function randomF32(n: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * scale;
+  }
+  return out;
+}
+
+/** The bytes of a Float32Array (a view, no copy). */
+export function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** A number with `digits` decimals. */
+export const fmt = (x: number, digits = 1): string => x.toFixed(digits);

@@ -1,0 +1,25 @@
+/** sdts: Stable Diffusion in TypeScript. The public API. */
+export { VERSION } from "./version.js";
+export { BackendError, CheckpointError, ConfigError, InputError, InternalError, SdtsError, ShapeError } from "./errors.js";
+
+// Engine: graph IR, autodiff, export, runtime.
+export * as graph from "./graph/ops.js";
+export { constant, input, scalar } from "./graph/apply.js";
+export { Tensor as GraphTensor } from "./graph/tensor.js";
+export type { DType } from "./graph/dtype.js";
+export type { Dim, Shape } from "./graph/shape.js";
+export { evaluate } from "./graph/eval.js";
+export { grad } from "./graph/grad.js";
+export { printGraph } from "./graph/print.js";
+export { exportOnnx, type ExportOptions, type InitializerData } from "./graph/onnx/export.js";
+export { compile, type CompiledGraph, type CompileOptions } from "./graph/compile.js";
+export type { HostTensor } from "./runtime/host-tensor.js";
+export type { Provider } from "./runtime/providers.js";
+export { availableProviders } from "./runtime/providers.js";
+
+// Training.
+export { ADAMW_DEFAULTS, adamwUpdate, type AdamWConfig } from "./train/adamw.js";
+export { Trainer, buildTrainStep, type TrainStepOptions } from "./train/train-step.js";
+
+// Files.
+export { encodeSafetensors, openSafetensors, writeSafetensors } from "./io/safetensors.js";

@@ -1,0 +1,93 @@
+/** Basic layers: Linear, Conv2d, GroupNorm, LayerNorm, Embedding; activations. */
+import * as g from "../graph/ops.js";
+import type { Tensor } from "../graph/tensor.js";
+import type { Scope } from "./scope.js";
+
+/** y = x·Wᵀ + b, W [out, in] as checkpoints store it. */
+export class Linear {
+  readonly weight: Tensor;
+  readonly bias: Tensor | undefined;
+  constructor(s: Scope, readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
+    this.weight = s.param("weight", [outFeatures, inFeatures]);
+    this.bias = opts.bias === false ? undefined : s.param("bias", [outFeatures]);
+  }
+  /** x: [..., in] → [..., out] */
+  forward(x: Tensor): Tensor {
+    const y = g.matmul(x, g.transpose(this.weight, [1, 0]));
+    return this.bias ? g.add(y, this.bias) : y;
+  }
+}
+
+/** 2-D convolution with weight [out, in/groups, k, k]. */
+export class Conv2d {
+  readonly weight: Tensor;
+  readonly bias: Tensor | undefined;
+  constructor(
+    s: Scope,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernel: number,
+    readonly opts: { stride?: number; padding?: number; bias?: boolean; groups?: number } = {},
+  ) {
+    this.weight = s.param("weight", [outChannels, inChannels / (opts.groups ?? 1), kernel, kernel]);
+    this.bias = opts.bias === false ? undefined : s.param("bias", [outChannels]);
+  }
+  /** x: [N, Cin, H, W] → [N, Cout, H', W'] */
+  forward(x: Tensor): Tensor {
+    return g.conv2d(x, this.weight, this.bias, {
+      stride: this.opts.stride ?? 1,
+      padding: this.opts.padding ?? 0,
+      groups: this.opts.groups ?? 1,
+    });
+  }
+}
+
+/** Group normalization over channel groups with per-channel affine. */
+export class GroupNorm {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(s: Scope, readonly groups: number, readonly channels: number, readonly eps = 1e-5) {
+    this.weight = s.param("weight", [channels]);
+    this.bias = s.param("bias", [channels]);
+  }
+  /** x: [N, C, ...] → same */
+  forward(x: Tensor): Tensor {
+    return g.groupNorm(x, this.weight, this.bias, this.groups, this.eps);
+  }
+}
+
+/** Layer normalization over the last dim. */
+export class LayerNorm {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(s: Scope, readonly dim: number, readonly eps = 1e-5) {
+    this.weight = s.param("weight", [dim]);
+    this.bias = s.param("bias", [dim]);
+  }
+  /** x: [..., dim] → same */
+  forward(x: Tensor): Tensor {
+    return g.layerNorm(x, this.weight, this.bias, this.eps, -1);
+  }
+}
+
+/** A lookup table [num, dim]. */
+export class Embedding {
+  readonly weight: Tensor;
+  constructor(s: Scope, readonly num: number, readonly dim: number) {
+    this.weight = s.param("weight", [num, dim]);
+  }
+  /** ids: int64 [...] → [..., dim] */
+  forward(ids: Tensor): Tensor {
+    return g.gather(this.weight, ids, 0);
+  }
+}
+
+/** x·σ(x) */
+export function silu(x: Tensor): Tensor {
+  return g.mul(x, g.sigmoid(x));
+}
+
+/** x·σ(1.702x), CLIP's GELU approximation. */
+export function quickGelu(x: Tensor): Tensor {
+  return g.mul(x, g.sigmoid(g.mul(x, 1.702)));
+}
