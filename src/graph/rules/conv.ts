@@ -56,10 +56,10 @@ function inferConvTranspose(inputs: readonly TensorType[], a: ConvTAttrs): Tenso
   if (!dimEq(c, cw)) throw new ShapeError(`x has ${c} channels but weight ${fmtShape(w.shape)} expects ${cw} (weight dim 0)`);
   if (dimDivide(c, a.group) === undefined) throw new ShapeError(`input channels ${c} must divide by group ${a.group}`);
   checkBias(b, o);
+  // ONNX allows outputPadding < max(stride, dilation), but onnxruntime refuses anything ≥ stride.
   a.outputPadding.forEach((p, i) => {
-    const limit = Math.max(a.strides[i] ?? 1, a.dilations[i] ?? 1);
-    if (a.outputPadding.length !== 2 || !Number.isInteger(p) || p < 0 || p >= limit) {
-      throw new ShapeError(`outputPadding must be two integers in [0, max(stride, dilation)), got [${a.outputPadding.join(",")}]`);
+    if (a.outputPadding.length !== 2 || !Number.isInteger(p) || p < 0 || p >= (a.strides[i] ?? 1)) {
+      throw new ShapeError(`outputPadding must be two integers in [0, stride), got [${a.outputPadding.join(",")}] with strides [${a.strides.join(",")}]`);
     }
   });
   const oh = convTransposeOutDim(h, kh, axisAttrs(a, 0), a.outputPadding[0], 0);
@@ -204,10 +204,9 @@ function convTransposeVjp(node: Node<Op.ConvTranspose>, [gy]: readonly (Tensor |
   const [x, w, b] = node.inputs as [Tensor, Tensor, Tensor | undefined];
   const { strides, pads, dilations, group } = node.attrs;
   const a: ConvAttrs = { strides, pads, dilations, group };
-  const [, , h, wd] = x.shape as [Dim, Dim, Dim, Dim];
   const [, , kh, kw] = w.shape as [Dim, Dim, Dim, Dim];
-  // Conv is the adjoint; it yields H + floor(outputPadding / stride) rows, so crop.
-  const gx = cropTo(apply1(Op.Conv, [gy, w], a), h, wd);
+  // Conv is the adjoint; with outputPadding < stride it gives back exactly H × W.
+  const gx = apply1(Op.Conv, [gy, w], a);
   const gw = correlate(gy, x, a, kh, kw);
   return b === undefined ? [gx, gw] : [gx, gw, biasGrad(gy)];
 }

@@ -76,10 +76,15 @@ export function clipVocabFromMerges(merges: readonly string[]): Map<string, numb
 
 /** CLIP BPE tokenizer: text → token ids (and back), pure and cached. */
 export class ClipTokenizer {
+  /** Id of the start token (49406 for CLIP). */
   readonly bosId: number;
+  /** Id of the end token (49407 for CLIP). */
   readonly eosId: number;
+  /** Id `encode` pads with: 49407 in SD1.x, 0 ("!") in SD2.x. */
   readonly padId: number;
+  /** Length of `encode`'s output (77). */
   readonly maxLength: number;
+  /** The text clean-up run before BPE. */
   readonly cleanup: TextCleanup;
   private readonly vocab: ReadonlyMap<string, number>;
   private readonly idToTokenTable: readonly (string | undefined)[];

@@ -1,0 +1,110 @@
+/**
+ * Binding checkpoint tensors to a model's declared parameters: strict matching (missing,
+ * unexpected, mis-shaped keys are named) and conversion into ONNX initializers.
+ */
+import { CheckpointError } from "../errors.js";
+import type { DType } from "../graph/dtype.js";
+import type { InitializerData } from "../graph/onnx/export.js";
+import type { Tensor } from "../graph/tensor.js";
+import { type SafetensorsFile, bf16ToF32, f16ToF32, f32ToF16, openSafetensors } from "../io/safetensors.js";
+
+/** Where one canonical parameter's data lives: a tensor of an open safetensors file, optionally a row range of it. */
+export interface WeightRef {
+  readonly file: SafetensorsFile;
+  /** Tensor name inside the file. */
+  readonly name: string;
+  /** Rows [start, end) along dim 0 (e.g. q, k or v of a fused in_proj), or the whole tensor. */
+  readonly rows?: readonly [number, number];
+}
+
+/** Canonical key → where its data is. */
+export type WeightMap = Map<string, WeightRef>;
+
+/** The dtype a stored tensor enters the graph in (bf16 and f64 are converted to f32 on load). */
+export function storageDtype(ref: WeightRef): DType {
+  const d = ref.file.tensors.get(ref.name)?.dtype;
+  return d === "F16" ? "float16" : "float32";
+}
+
+/** Shape of the referenced data (after taking the row range). */
+export function refShape(ref: WeightRef): number[] {
+  const info = ref.file.tensors.get(ref.name);
+  if (info === undefined) throw new CheckpointError(`tensor '${ref.name}' is not in ${ref.file.path}`);
+  const shape = [...info.shape];
+  if (ref.rows) shape[0] = ref.rows[1] - ref.rows[0];
+  return shape;
+}
+
+function listSome(keys: readonly string[]): string {
+  const head = keys.slice(0, 10).join(", ");
+  return keys.length > 10 ? `${head} … and ${keys.length - 10} more` : head;
+}
+
+/**
+ * Checks that every parameter has data of the right size and that no tensor is left over.
+ * Shapes may differ only where the element count is equal (e.g. a 1×1 conv [C, C, 1, 1]
+ * stored for a linear [C, C]); the bytes are the same.
+ */
+export function checkWeights(what: string, params: ReadonlyMap<string, Tensor>, weights: ReadonlyMap<string, WeightRef>): void {
+  const missing = [...params.keys()].filter((k) => !weights.has(k));
+  const unexpected = [...weights.keys()].filter((k) => !params.has(k));
+  const mis: string[] = [];
+  for (const [k, t] of params) {
+    const ref = weights.get(k);
+    if (ref === undefined) continue;
+    const s = refShape(ref);
+    const want = t.shape as number[];
+    if (s.reduce((a, b) => a * b, 1) !== want.reduce((a, b) => a * b, 1)) mis.push(`${k} (model [${want}], file [${s}])`);
+  }
+  const parts: string[] = [];
+  if (missing.length) parts.push(`missing ${missing.length}: ${listSome(missing)}`);
+  if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${listSome(unexpected)}`);
+  if (mis.length) parts.push(`wrong shape ${mis.length}: ${listSome(mis)}`);
+  if (parts.length) {
+    throw new CheckpointError(`${what}: the checkpoint does not fit the model — ${parts.join("; ")}. Is it the right file (or config) for this model?`);
+  }
+}
+
+/** Reads a referenced tensor as raw bytes in its storage dtype (F16 stays F16; others become F32). */
+export async function readWeightBytes(ref: WeightRef): Promise<Uint8Array> {
+  const t = await ref.file.read(ref.name);
+  let bytes: Uint8Array;
+  if (t.dtype === "F16" || t.dtype === "F32") bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  else if (t.dtype === "BF16") bytes = new Uint8Array(bf16ToF32(t.data).buffer);
+  else if (t.dtype === "F64") bytes = new Uint8Array(Float32Array.from(t.data).buffer);
+  else throw new CheckpointError(`tensor '${ref.name}' in ${ref.file.path} is ${t.dtype}; weights must be F32, F16, BF16 or F64`);
+  if (!ref.rows) return bytes;
+  const shape = ref.file.tensors.get(ref.name)?.shape ?? [];
+  const rowBytes = bytes.length / (shape[0] ?? 1);
+  return bytes.slice(ref.rows[0] * rowBytes, ref.rows[1] * rowBytes);
+}
+
+/** Initializers holding every parameter's data inline (read into memory now). */
+export async function inlineInitializers(params: ReadonlyMap<string, Tensor>, weights: ReadonlyMap<string, WeightRef>): Promise<Map<string, InitializerData>> {
+  const out = new Map<string, InitializerData>();
+  for (const [k, t] of params) {
+    const ref = weights.get(k);
+    if (ref === undefined) throw new CheckpointError(`no data for parameter '${k}'`);
+    let bytes = await readWeightBytes(ref);
+    const stored = storageDtype(ref);
+    if (stored !== t.dtype) bytes = convert(bytes, stored, t.dtype, k);
+    out.set(k, { kind: "inline", bytes });
+  }
+  return out;
+}
+
+function convert(bytes: Uint8Array, from: DType, to: DType, key: string): Uint8Array {
+  if (from === "float16" && to === "float32") return new Uint8Array(f16ToF32(new Uint16Array(bytes.slice().buffer)).buffer);
+  if (from === "float32" && to === "float16") return new Uint8Array(f32ToF16(new Float32Array(bytes.slice().buffer)).buffer);
+  throw new CheckpointError(`parameter '${key}': cannot convert ${from} weights to ${to}`);
+}
+
+/** Every tensor of a safetensors file under its own name (e.g. a diffusers-layout component file). */
+export async function identityWeights(path: string, prefix = ""): Promise<{ file: SafetensorsFile; weights: WeightMap }> {
+  const file = await openSafetensors(path);
+  const weights: WeightMap = new Map();
+  for (const name of file.tensors.keys()) {
+    if (name.startsWith(prefix)) weights.set(name.slice(prefix.length), { file, name });
+  }
+  return { file, weights };
+}
