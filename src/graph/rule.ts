@@ -22,7 +22,8 @@ export interface Value {
 }
 
 /** Attribute value of a raw ONNX node. */
-export type OnnxAttrValue = number | string | readonly number[] | { readonly floats: readonly number[] };
+/** A bare number is written as INT when it is an integer; `{ float }` forces FLOAT (e.g. an epsilon of exactly 1). */
+export type OnnxAttrValue = number | string | readonly number[] | { readonly floats: readonly number[] } | { readonly float: number };
 
 /** What a lowering rule may do while writing ONNX nodes. */
 export interface LowerCtx {

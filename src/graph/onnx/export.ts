@@ -39,6 +39,7 @@ const elem = (d: DType): OnnxElemType => ONNX_DTYPE[d] as OnnxElemType;
 function toAttr(name: string, v: OnnxAttrValue): OnnxAttr {
   if (typeof v === "string") return { name, type: "string", value: v };
   if (typeof v === "number") return Number.isInteger(v) ? { name, type: "int", value: v } : { name, type: "float", value: v };
+  if ("float" in v) return { name, type: "float", value: v.float };
   if ("floats" in v) return { name, type: "floats", value: v.floats };
   return { name, type: "ints", value: v };
 }

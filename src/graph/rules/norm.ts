@@ -104,7 +104,7 @@ const layerNorm: RuleTable<Op.LayerNormalization>[Op.LayerNormalization] = {
   },
   // Only output 0 (Y) is written; Mean and InvStdDev are optional outputs we never use.
   lower: (ctx, n, ins, outs) =>
-    ctx.emit("LayerNormalization", ins, outs.slice(0, 1), { axis: n.attrs.axis, epsilon: n.attrs.epsilon }),
+    ctx.emit("LayerNormalization", ins, outs.slice(0, 1), { axis: n.attrs.axis, epsilon: { float: n.attrs.epsilon } }),
   evaluate: ([x, scale, bias], a) => {
     const v = x as NonNullable<typeof x>;
     const d = numel(v.shape.slice(a.axis));
@@ -160,7 +160,7 @@ function lowerGroupNorm(ctx: LowerCtx, x: Tensor, numGroups: number, epsilon: nu
   }
   let normed = ctx.temp("gn_normed");
   const unit = [floatFill(ctx, 1, numGroups, to), floatFill(ctx, 0, numGroups, to)];
-  ctx.emit("InstanceNormalization", [grouped, ...unit], [normed], { epsilon });
+  ctx.emit("InstanceNormalization", [grouped, ...unit], [normed], { epsilon: { float: epsilon } });
   if (half) {
     const narrow = ctx.temp("gn_f16");
     ctx.emit("Cast", [normed], [narrow], { to: ONNX_DTYPE.float16 });
