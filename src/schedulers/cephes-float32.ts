@@ -12,6 +12,8 @@
  * Only the argument ranges the normal sampler uses matter: log on (0, 1], sin/cos on [0, 2π).
  */
 
+import { fmaF32 } from "./f32-math.js";
+
 const f = Math.fround;
 
 // Cephes single-precision constants (cephes/single/logf.c, sinf.c), rounded to float32.
@@ -31,27 +33,6 @@ const COS_P = [2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2
 
 const scratchF = new Float32Array(1);
 const scratchU = new Uint32Array(scratchF.buffer);
-
-/** The float32 next to `x` (finite, non-zero) towards +∞ when `up`, else towards −∞. */
-function nextF32(x: number, up: boolean): number {
-  scratchF[0] = x;
-  scratchU[0] = (scratchU[0] ?? 0) + ((x > 0) === up ? 1 : -1);
-  return scratchF[0] ?? 0;
-}
-
-/** Single-rounded float32 fused multiply-add a·b + c of float32 inputs. */
-export function fmaF32(a: number, b: number, c: number): number {
-  const p = a * b; // exact: 24 × 24 bits fit a double
-  const s = p + c;
-  const bv = s - p;
-  const err = p - (s - bv) + (c - bv); // TwoSum: s + err = p + c exactly
-  const r = f(s);
-  if (err === 0 || r === s) return r;
-  // Rounding twice only goes wrong when s sits exactly halfway between two floats.
-  const other = nextF32(r, s > r);
-  if ((r + other) / 2 !== s) return r;
-  return err > 0 ? Math.max(r, other) : Math.min(r, other);
-}
 
 /** Natural log of a positive normal float32 `x`, as the vectorised Cephes `logf` computes it. */
 export function logCephesF32(x: number): number {

@@ -21,6 +21,7 @@
  * element arithmetic is done in float64 and rounded once on output.
  */
 import type { SchedulerClass, SchedulerConfig } from "./config.js";
+import { fmaF32 } from "./f32-math.js";
 
 const f = Math.fround;
 
@@ -94,13 +95,28 @@ export interface SchedulerImpl {
 
 // ---------------------------------------------------------------- training noise schedule
 
-/** torch.linspace(start, end, n) in float32: both halves measured from their own end. */
+/**
+ * torch.linspace(start, end, n) in float32, bit-exact with the x86 CPU kernel: values before
+ * the midpoint are start + step·k, the rest end − step·(n−1−k); the AVX2 loop takes 16 at a
+ * time as two vectors, each one fused base plus lane·step (unfused); a scalar fused tail finishes.
+ * https://github.com/pytorch/pytorch/blob/v1.13.1/aten/src/ATen/native/cpu/RangeFactoriesKernel.cpp
+ */
 function linspaceF32(start: number, end: number, n: number): number[] {
   const s = f(start);
   const e = f(end);
   const step = f((e - s) / (n - 1));
   const half = Math.floor(n / 2);
-  return Array.from({ length: n }, (_, i) => (i < half ? f(s + f(step * i)) : f(e - f(step * (n - i - 1)))));
+  const at = (k: number): number => (k < half ? fmaF32(step, k, s) : fmaF32(-step, n - k - 1, e));
+  const out: number[] = [];
+  let k = 0;
+  for (; k + 16 <= n; k += 16) {
+    for (const v of [k, k + 8]) {
+      const base = at(v);
+      for (let lane = 0; lane < 8; lane++) out.push(f(base + f(lane * step)));
+    }
+  }
+  for (; k < n; k++) out.push(at(k));
+  return out;
 }
 
 /** Betas of the "squaredcos_cap_v2" schedule (Nichol & Dhariwal 2021, eq. 17), capped at 0.999. */
