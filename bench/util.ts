@@ -20,16 +20,20 @@ export async function timeOnce(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
+/** Milliseconds of every timed call of each function, in round order. */
+export type Samples<K extends string> = Record<K, number[]>;
+
 /**
- * Median milliseconds per call of each function. Runs are interleaved (a, b, a, b, …) and the
- * starting function alternates by round, so drift in clock speed or memory state is shared.
+ * Times each function `runs` times after `warmup` untimed rounds. Runs are interleaved
+ * (a, b, a, b, …) and the starting function alternates by round, so drift in clock speed,
+ * memory state or load from other processes is shared.
  */
 export async function timeInterleaved<K extends string>(
   fns: Readonly<Record<K, () => Promise<unknown>>>,
   opts: { readonly warmup: number; readonly runs: number },
-): Promise<Record<K, number>> {
+): Promise<Samples<K>> {
   const keys = Object.keys(fns) as K[];
-  const times = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
+  const times = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Samples<K>;
   for (let i = 0; i < opts.warmup + opts.runs; i++) {
     const order = i % 2 === 0 ? keys : [...keys].reverse();
     for (const k of order) {
@@ -37,7 +41,17 @@ export async function timeInterleaved<K extends string>(
       if (i >= opts.warmup) times[k].push(ms);
     }
   }
-  return Object.fromEntries(keys.map((k) => [k, median(times[k])])) as Record<K, number>;
+  return times;
+}
+
+/** Median of each sample list. */
+export function medians<K extends string>(s: Samples<K>): Record<K, number> {
+  return Object.fromEntries(Object.entries<number[]>(s).map(([k, v]) => [k, median(v)])) as Record<K, number>;
+}
+
+/** Median over rounds of a[i] / b[i]: a ratio that cancels load shared by both runs of a round. */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  return median(a.map((x, i) => x / (b[i] as number)));
 }
 
 /** A Float32Array of `n` uniform values in [-scale, scale), from a seeded xorshift generator. */

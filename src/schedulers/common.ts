@@ -104,7 +104,7 @@ export interface SchedulerImpl {
 function linspaceF32(start: number, end: number, n: number): number[] {
   const s = f(start);
   const e = f(end);
-  const step = f((e - s) / (n - 1));
+  const step = f(f(e - s) / (n - 1));
   const half = Math.floor(n / 2);
   const at = (k: number): number => (k < half ? fmaF32(step, k, s) : fmaF32(-step, n - k - 1, e));
   const out: number[] = [];

@@ -1,0 +1,115 @@
+/** Text to image: encode the prompt, denoise seeded noise with classifier-free guidance, decode. */
+import { InputError } from "../errors.js";
+import { encodePng, tensorToRgb } from "../io/image.js";
+import { formatInfotext } from "./infotext.js";
+import { type Denoised, denoise } from "./denoise.js";
+import { batchNoise, resolveSeed } from "./noise.js";
+import { encodePrompts } from "./prompt.js";
+import type { Components, ProgressInfo, Tensor } from "./types.js";
+import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps } from "./validate.js";
+
+/** Parameters of txt2img (defaults as A1111: 20 steps, CFG 7, Euler a at 512×512 for SD). */
+export interface Txt2ImgParams {
+  prompt: string;
+  negativePrompt?: string;
+  steps?: number;
+  cfgScale?: number;
+  sampler?: string;
+  /** −1 or absent: random; image i of a batch uses seed + i. */
+  seed?: number;
+  width?: number;
+  height?: number;
+  batchSize?: number;
+  /** Initial noise [batch, C, h, w] (unscaled by the sampler's init sigma), overriding the seed. */
+  latents?: Tensor;
+  /** "per-image" (A1111: image i from seed + i) or "batch" (diffusers: one generator for the batch). */
+  noise?: "per-image" | "batch";
+  onProgress?: (p: ProgressInfo) => void;
+  signal?: AbortSignal;
+}
+
+/** What txt2img returns. */
+export interface Txt2ImgResult {
+  /** PNG bytes with A1111 infotext, one per image. */
+  images: Uint8Array[];
+  seeds: number[];
+  /** Final latents as the sampler leaves them (diffusers' output_type="latent"); the VAE decodes latents / scalingFactor. */
+  latents: Tensor;
+  info: Txt2ImgInfo;
+}
+
+/** The parameters actually used, as reported back. */
+export interface Txt2ImgInfo {
+  prompt: string;
+  negativePrompt: string;
+  steps: number;
+  cfgScale: number;
+  sampler: string;
+  seed: number;
+  seeds: number[];
+  width: number;
+  height: number;
+  batchSize: number;
+  model: string;
+  infotexts: string[];
+}
+
+/** Defaults for a model: SD's 512² unless the model says otherwise. */
+export interface Txt2ImgDefaults {
+  readonly width: number;
+  readonly height: number;
+  readonly sampler: string;
+}
+
+/** Runs txt2img on loaded components. */
+export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2ImgDefaults): Promise<Txt2ImgResult> {
+  // 1. validate everything before any work
+  const prompt = checkPrompt(p.prompt, "prompt");
+  const negativePrompt = checkPrompt(p.negativePrompt ?? "", "negativePrompt");
+  const steps = checkSteps(p.steps ?? 20);
+  const cfgScale = checkCfg(p.cfgScale ?? 7);
+  const sampler = checkSampler(p.sampler ?? defaults.sampler);
+  const width = checkSize(p.width ?? defaults.width, "width", c.vae.downscale);
+  const height = checkSize(p.height ?? defaults.height, "height", c.vae.downscale);
+  const batch = checkBatch(p.batchSize ?? 1);
+  const seed = resolveSeed(p.seed);
+  const shape = [batch, c.vae.latentChannels, height / c.vae.downscale, width / c.vae.downscale];
+  if (p.latents && p.latents.shape.join() !== shape.join()) {
+    throw new InputError(`latents must have shape [${shape.join(", ")}] for this size and batch (got [${p.latents.shape.join(", ")}])`);
+  }
+  if (c.unet.inChannels !== c.vae.latentChannels) {
+    throw new InputError(`this is an inpainting checkpoint (U-Net takes ${c.unet.inChannels} channels); use inpaint, not txt2img`);
+  }
+  // 2. encode the prompt (unconditional rows first when guiding)
+  const guided = cfgScale > 1;
+  const context = await encodePrompts(c, prompt, negativePrompt, batch, guided);
+  // 3. seeded noise
+  const { noise, rng, seeds } = batchNoise(shape, seed, p.noise ?? "per-image");
+  // 4. denoise
+  const final: Denoised = await denoise(c, {
+    sampler,
+    steps,
+    cfgScale,
+    context,
+    noise: p.latents ?? noise,
+    rng,
+    ...(p.onProgress ? { onProgress: p.onProgress } : {}),
+    ...(p.signal ? { signal: p.signal } : {}),
+  });
+  // 5. decode
+  const latents = final.latents;
+  const image = await c.vae.decode(scaleTensor(latents, 1 / c.vae.scalingFactor));
+  // 6. encode PNGs with their infotext
+  const infotexts = seeds.map((s) =>
+    formatInfotext(prompt, negativePrompt, { Steps: steps, Sampler: sampler, "CFG scale": cfgScale, Seed: s, Size: `${width}x${height}`, Model: c.name }),
+  );
+  const images: Uint8Array[] = [];
+  for (let i = 0; i < batch; i++) images.push(await encodePng(tensorToRgb(image.data, image.shape, i), width, height, infotexts[i]));
+  const info: Txt2ImgInfo = { prompt, negativePrompt, steps, cfgScale, sampler, seed: seeds[0] ?? seed, seeds, width, height, batchSize: batch, model: c.name, infotexts };
+  return { images, seeds, latents, info };
+}
+
+/** x · k, as a new tensor. */
+export function scaleTensor(x: Tensor, k: number): Tensor {
+  return { data: x.data.map((v) => v * k), shape: [...x.shape] };
+}
