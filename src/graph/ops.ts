@@ -73,10 +73,10 @@ export const cast = (x: Tensor, to: DType): Tensor => (x.dtype === to ? x : appl
 /** Batched matrix product (numpy matmul semantics, rank ≥ 2). */
 export const matmul = (a: Tensor, b: Tensor): Tensor => apply1(Op.MatMul, [a, b], {});
 
-/** Options of 2-D convolutions; `padding` is symmetric [ph, pw] or one number. */
+/** Options of 2-D convolutions; `padding` is one number, symmetric [ph, pw], or [top, left, bottom, right]. */
 export interface Conv2dOptions {
   readonly stride?: number | readonly [number, number];
-  readonly padding?: number | readonly [number, number];
+  readonly padding?: number | readonly [number, number] | readonly [number, number, number, number];
   readonly dilation?: number | readonly [number, number];
   readonly groups?: number;
   readonly label?: string;
@@ -88,10 +88,11 @@ function two(v: number | readonly [number, number] | undefined, dflt: number): [
 }
 
 function convAttrs(o: Conv2dOptions) {
-  const [ph, pw] = two(o.padding, 0);
+  const p = o.padding;
+  const pads = p !== undefined && typeof p !== "number" && p.length === 4 ? p : ([...two(p as number | readonly [number, number] | undefined, 0), ...two(p as number | readonly [number, number] | undefined, 0)] as const);
   return {
     strides: two(o.stride, 1),
-    pads: [ph, pw, ph, pw] as const,
+    pads: [pads[0], pads[1], pads[2], pads[3]] as const,
     dilations: two(o.dilation, 1),
     group: o.groups ?? 1,
   };

@@ -226,3 +226,35 @@ export function sigmaToT(sigma: number, logSigmas: readonly number[]): number {
   const w = Math.min(Math.max((lo - logSigma) / (lo - hi), 0), 1);
   return (1 - w) * low + w * (low + 1);
 }
+
+/** Options of kDiffusionSigmas that differ between the sampler classes. */
+export interface KSigmaOptions {
+  /** Euler honours config.sigmaMin/sigmaMax for Karras sigmas; the others do not. */
+  readonly configRange: boolean;
+  /** Timesteps derived from Karras sigmas: kept fractional (float32 or float64) or rounded. */
+  readonly karrasTimesteps: "f32" | "f64" | "round";
+}
+
+/**
+ * Timesteps and sigmas (descending, float32, without the final 0) of the k-diffusion-style
+ * samplers: σ interpolated at the spaced timesteps, or Karras sigmas mapped back to timesteps.
+ */
+export function kDiffusionSigmas(
+  c: SchedulerConfig,
+  steps: number,
+  alphasCumprod: readonly number[],
+  opts: KSigmaOptions,
+): { timesteps: number[]; sigmas: number[] } {
+  const train = trainSigmas(alphasCumprod);
+  let timesteps = spacedTimesteps(c, steps).map(f);
+  let sigmas = timesteps.map((t) => interp(t, train));
+  if (c.useKarrasSigmas) {
+    const lo = (opts.configRange ? c.sigmaMin : null) ?? sigmas[sigmas.length - 1] ?? 0;
+    const hi = (opts.configRange ? c.sigmaMax : null) ?? sigmas[0] ?? 0;
+    sigmas = karrasSigmas(lo, hi, steps);
+    const logSigmas = train.map((s) => f(Math.log(s)));
+    const ts = sigmas.map((s) => sigmaToT(s, logSigmas));
+    timesteps = opts.karrasTimesteps === "f32" ? ts.map(f) : opts.karrasTimesteps === "round" ? ts.map(roundHalfEven) : ts;
+  }
+  return { timesteps, sigmas: sigmas.map(f) };
+}

@@ -1,0 +1,76 @@
+/** Session-caching runners: one compiled graph per input shape, weights bound once per graph. */
+import { InputError } from "../errors.js";
+import type { CompiledGraph } from "../graph/compile.js";
+import type { Tensor as GraphTensor } from "../graph/tensor.js";
+import { toHost } from "../graph/host.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
+import type { Provider } from "../runtime/providers.js";
+import { loadComponent } from "../models/component.js";
+import type { Scope } from "../nn/scope.js";
+import type { WeightMap } from "../models/weights.js";
+import type { Tensor } from "./types.js";
+
+/** Builds a component's graph for one input shape key. */
+export type GraphBuilder = (root: Scope, shapeKey: readonly number[]) => Record<string, GraphTensor>;
+
+/** Compiles a component lazily per shape and keeps the sessions until disposed. */
+export class ShapeCache {
+  private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+  constructor(
+    private readonly name: string,
+    private readonly build: GraphBuilder,
+    private readonly weights: WeightMap,
+    private readonly provider: Provider,
+    private readonly maxShapes = 4,
+  ) {}
+
+  /** The compiled graph for a shape key (compiled on first use). */
+  get(shapeKey: readonly number[]): Promise<CompiledGraph> {
+    const k = shapeKey.join("x");
+    let g = this.graphs.get(k);
+    if (g === undefined) {
+      if (this.graphs.size >= this.maxShapes) this.evictOldest();
+      g = loadComponent(`${this.name}[${k}]`, (root) => this.build(root, shapeKey), this.weights, { provider: this.provider });
+      g.catch(() => this.graphs.delete(k));
+      this.graphs.set(k, g);
+    } else {
+      // refresh LRU order
+      this.graphs.delete(k);
+      this.graphs.set(k, g);
+    }
+    return g;
+  }
+
+  private evictOldest(): void {
+    const first = this.graphs.keys().next();
+    if (first.done === true) return;
+    const g = this.graphs.get(first.value);
+    this.graphs.delete(first.value);
+    void g?.then((c) => c.dispose()).catch(() => undefined);
+  }
+
+  /** Releases every session. */
+  async dispose(): Promise<void> {
+    const all = [...this.graphs.values()];
+    this.graphs.clear();
+    for (const g of all) await g.then((c) => c.dispose()).catch(() => undefined);
+  }
+}
+
+/** A float32 host tensor from a pipeline tensor. */
+export function hostF32(t: Tensor): HostTensor {
+  return { dtype: "float32", shape: t.shape, data: t.data };
+}
+
+/** A pipeline tensor from a float32 host output. */
+export function fromHost(h: HostTensor | undefined, what: string): Tensor {
+  if (h === undefined || h.dtype !== "float32") throw new InputError(`${what}: graph returned no float32 output`);
+  return { data: h.data, shape: [...h.shape] };
+}
+
+/** An int64 [B, L] host tensor of token ids. */
+export function idsTensor(ids: number[][]): HostTensor {
+  const l = ids[0]?.length ?? 0;
+  if (ids.some((r) => r.length !== l)) throw new InputError("token id rows must all have the same length");
+  return toHost("int64", [ids.length, l], ids.flat());
+}
