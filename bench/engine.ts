@@ -60,9 +60,8 @@ async function compareOp(c: OpCase): Promise<number> {
   const { sdts, hand } = await openBoth(c);
   try {
     const feeds = { x: c.x };
-    const s = await timeInterleaved({ sdts: () => sdts.run(feeds), hand: () => hand.run(feeds) }, { warmup: 2, runs: c.runs });
+    const s = await timeInterleaved({ sdts: () => sdts.run(feeds), hand: () => hand.run(feeds) }, { warmup: 1, runs: c.runs, settle: 1 });
     const ms = medians(s);
-    if (process.env.BENCH_DEBUG) console.log(s.sdts.map((x) => x.toFixed(0)).join(" "), "\n", s.hand.map((x) => x.toFixed(0)).join(" "));
     const gflops = (t: number): number => c.flops / (t * 1e6);
     const ratio = pairedRatio(s.sdts, s.hand);
     console.log(
@@ -90,7 +89,7 @@ function convCase(): OpCase {
     build: (x, [wt, b]) => g.conv2d(x, wt as Tensor, b, { padding: 1 }),
     node: { opType: "Conv", attrs: [{ name: "pads", type: "ints", value: [1, 1, 1, 1] }] },
     outDims: [n, c, h, w],
-    runs: 21,
+    runs: 15,
   };
 }
 
@@ -105,7 +104,7 @@ function matmulCase(): OpCase {
     build: (x, [b]) => g.matmul(x, b as Tensor),
     node: { opType: "MatMul", attrs: [] },
     outDims: [n, n],
-    runs: 15,
+    runs: 11,
   };
 }
 
@@ -214,15 +213,15 @@ async function trainingTraffic(): Promise<void> {
         ioInto: () => traffic.runInto(trafficFeeds(trainer, m.feeds), outs),
         stepInto: () => resident.run(),
       },
-      { warmup: 2, runs: 9 },
+      { warmup: 1, runs: 7, settle: 1 },
     );
     const ms = medians(samples);
     const mb = (numParams * 4 * 3) / 2 ** 20;
     const saved = ms.step - ms.stepInto;
     console.log(
       `train step, MLP ${widths.join("→")} (${fmt(numParams / 1e6, 2)}M params), batch ${batch}, MSE + AdamW: ` +
-        `Trainer.step ${fmt(ms.step)} ms; same graph via runInto, double-buffered preallocated outputs ` +
-        `${fmt(ms.stepInto)} ms (saves ${fmt(saved)} ms, ${fmt((100 * saved) / ms.step)}%)`,
+        `Trainer.step ${fmt(ms.step)} ms; same graph via runInto into double-buffered preallocated outputs ` +
+        `${fmt(ms.stepInto)} ms (difference ${fmt(saved)} ms, ${fmt((100 * saved) / ms.step)}%)`,
     );
     console.log(
       `tensor traffic, Identity graph over the same tensors (params+m+v ${fmt(mb)} MiB in and out, batch in): ` +

@@ -24,19 +24,22 @@ export async function timeOnce(fn: () => Promise<unknown>): Promise<number> {
 export type Samples<K extends string> = Record<K, number[]>;
 
 /**
- * Times each function `runs` times after `warmup` untimed rounds. Runs are interleaved
- * (a, b, a, b, …) and the starting function alternates by round, so drift in clock speed,
- * memory state or load from other processes is shared.
+ * Times each function `runs` times after `warmup` untimed rounds. Rounds interleave the
+ * functions (a, b, b, a, …), so drift in clock speed or load from other processes is shared.
+ * Each timed call follows `settle` untimed calls of the same function: on a small machine the
+ * first run after another session's run is slower (that session's idle threads still spin,
+ * caches hold its data), a cost of switching that neither function owns.
  */
 export async function timeInterleaved<K extends string>(
   fns: Readonly<Record<K, () => Promise<unknown>>>,
-  opts: { readonly warmup: number; readonly runs: number },
+  opts: { readonly warmup: number; readonly runs: number; readonly settle?: number },
 ): Promise<Samples<K>> {
   const keys = Object.keys(fns) as K[];
   const times = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Samples<K>;
   for (let i = 0; i < opts.warmup + opts.runs; i++) {
     const order = i % 2 === 0 ? keys : [...keys].reverse();
     for (const k of order) {
+      for (let j = 0; j < (opts.settle ?? 0); j++) await fns[k]();
       const ms = await timeOnce(fns[k]);
       if (i >= opts.warmup) times[k].push(ms);
     }

@@ -87,12 +87,17 @@ function two(v: number | readonly [number, number] | undefined, dflt: number): [
   return typeof v === "number" ? [v, v] : [v[0], v[1]];
 }
 
+/** ONNX pads [top, left, bottom, right] from a padding option. */
+function fourPads(p: Conv2dOptions["padding"]): readonly [number, number, number, number] {
+  if (p !== undefined && typeof p !== "number" && p.length === 4) return p;
+  const [ph, pw] = two(p as number | readonly [number, number] | undefined, 0);
+  return [ph, pw, ph, pw];
+}
+
 function convAttrs(o: Conv2dOptions) {
-  const p = o.padding;
-  const pads = p !== undefined && typeof p !== "number" && p.length === 4 ? p : ([...two(p as number | readonly [number, number] | undefined, 0), ...two(p as number | readonly [number, number] | undefined, 0)] as const);
   return {
     strides: two(o.stride, 1),
-    pads: [pads[0], pads[1], pads[2], pads[3]] as const,
+    pads: fourPads(o.padding),
     dilations: two(o.dilation, 1),
     group: o.groups ?? 1,
   };

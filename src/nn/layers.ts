@@ -27,7 +27,7 @@ export class Conv2d {
     readonly inChannels: number,
     readonly outChannels: number,
     readonly kernel: number,
-    readonly opts: { stride?: number; padding?: number; bias?: boolean; groups?: number } = {},
+    readonly opts: { stride?: number; padding?: g.Conv2dOptions["padding"]; bias?: boolean; groups?: number } = {},
   ) {
     this.weight = s.param("weight", [outChannels, inChannels / (opts.groups ?? 1), kernel, kernel]);
     this.bias = opts.bias === false ? undefined : s.param("bias", [outChannels]);

@@ -84,10 +84,11 @@ export async function denoise(c: Components, o: DenoiseOptions): Promise<Denoise
     if (o.signal?.aborted) throw abortError();
     let xin = scaleModelInput(schedule, i, x);
     if (o.extraInput) xin = concatChannels(xin, shape, o.extraInput);
-    const inShape = [shape[0] ?? 1, (shape[1] ?? 4) + (o.extraInput?.shape[1] ?? 0), shape[2] ?? 0, shape[3] ?? 0];
+    const rows = shape[0] ?? 1;
+    const inShape = [(shape[1] ?? 4) + (o.extraInput?.shape[1] ?? 0), shape[2] ?? 0, shape[3] ?? 0];
     const batchIn = guided ? concatBatch(xin, xin) : xin;
     const t = schedule.timesteps[i] ?? 0;
-    const pred = await c.unet.predict({ data: batchIn, shape: [inShape[0] * (guided ? 2 : 1), ...inShape.slice(1)] }, t, o.context);
+    const pred = await c.unet.predict({ data: batchIn, shape: [rows * (guided ? 2 : 1), ...inShape] }, t, o.context);
     const eps = guided ? guide(pred.data, o.cfgScale) : pred.data;
     const res = schedulerStep(schedule, i, x, eps, state, o.rng);
     x = o.afterStep ? o.afterStep(i, res.prevSample) : res.prevSample;

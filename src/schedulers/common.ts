@@ -258,3 +258,10 @@ export function kDiffusionSigmas(
   }
   return { timesteps, sigmas: sigmas.map(f) };
 }
+
+/** [x₀, x₁, x₁, x₂, x₂, …, x_n, x_n, x_n]: diffusers' layout of per-call values for 2-stage samplers. */
+export function expandTwoStage(xs: readonly number[]): number[] {
+  const first = xs[0] ?? 0;
+  const last = xs[xs.length - 1] ?? 0;
+  return [first, ...xs.slice(1).flatMap((x) => [x, x]), last];
+}

@@ -15,8 +15,10 @@ export interface ScheduleParts {
   readonly alphasCumprod: readonly number[];
   /** diffusers' sigmas array (k-diffusion and DPM-style samplers). */
   readonly sigmas?: readonly number[];
-  /** σ of each call, for input scaling and add_noise (defaults to sigmas[i]). */
+  /** σ of each call for input scaling (defaults to sigmas[i]). */
   readonly callSigmas?: readonly number[];
+  /** σ of each call for add_noise (defaults to callSigmas). */
+  readonly noiseSigmas?: readonly number[];
   /** "k": x = x₀ + σ·ε with scaled input; "vp-sigma": DPM/UniPC (α_σ·x₀ + σ·α_σ·ε); "alpha": ᾱ_t. */
   readonly kind: "k" | "vp-sigma" | "alpha";
   readonly order?: number;
@@ -33,13 +35,15 @@ export function buildSchedule(p: ScheduleParts): Schedule {
   const sigmas = p.sigmas ?? null;
   const callSigmas = p.callSigmas ?? sigmas ?? [];
   const calls = p.timesteps.length;
+  const noiseSigmas = p.noiseSigmas ?? callSigmas;
   const sigmaAt = (i: number): number => callSigmas[i] ?? 0;
+  const noiseSigmaAt = (i: number): number => noiseSigmas[i] ?? 0;
   let inputScales: number[];
   let noiseCoefs: (readonly [number, number])[];
   let initNoiseSigma = 1;
   if (p.kind === "k") {
     inputScales = p.timesteps.map((_, i) => inputDivisor(sigmaAt(i)));
-    noiseCoefs = p.timesteps.map((_, i) => [1, sigmaAt(i)] as const);
+    noiseCoefs = p.timesteps.map((_, i) => [1, noiseSigmaAt(i)] as const);
     const max = Math.max(...(sigmas ?? [0]));
     const spacing = p.config.timestepSpacing;
     initNoiseSigma = spacing === "linspace" || spacing === "trailing" ? max : inputDivisor(max);

@@ -54,7 +54,8 @@ function positiveInt(v: unknown, field: string): number {
   return v;
 }
 
-function field<T>(json: Record<string, unknown>, key: string, dflt: T): unknown {
+/** json[key], or `dflt` where the key is absent or null (diffusers' default). */
+function field(json: Record<string, unknown>, key: string, dflt: unknown): unknown {
   return key in json && json[key] !== null ? json[key] : dflt;
 }
 

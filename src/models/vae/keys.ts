@@ -28,10 +28,12 @@ export const SD_VAE_PREFIX = "first_stage_model.";
 
 const PARAMS = ["weight", "bias"] as const;
 
+/** The weight and bias of one layer; `sourceShape` is the weight's shape in the source layout where it differs. */
 function pairs(canonical: string, source: string, sourceShape?: readonly number[]): KeyPair[] {
-  return PARAMS.map((p) =>
-    p === "weight" && sourceShape ? { canonical: `${canonical}.${p}`, source: `${source}.${p}`, sourceShape } : { canonical: `${canonical}.${p}`, source: `${source}.${p}` },
-  );
+  return PARAMS.map((p) => {
+    const pair = { canonical: `${canonical}.${p}`, source: `${source}.${p}` };
+    return p === "weight" && sourceShape ? { ...pair, sourceShape } : pair;
+  });
 }
 
 /** A ResNet block: norm1, conv1, norm2, conv2 and, when channels change, the 1×1 shortcut. */
@@ -62,7 +64,7 @@ function encoderPairs(c: VaeConfig): KeyPair[] {
   const out = pairs("encoder.conv_in", "encoder.conv_in");
   boc.forEach((ch, i) => {
     for (let j = 0; j < c.layersPerBlock; j++) {
-      const inCh = j === 0 ? (boc[i - 1] ?? boc[0] as number) : ch;
+      const inCh = j === 0 ? (boc[i - 1] ?? ch) : ch;
       out.push(...resnet(`encoder.down_blocks.${i}.resnets.${j}`, `encoder.down.${i}.block.${j}`, inCh, ch));
     }
     if (i < boc.length - 1) out.push(...pairs(`encoder.down_blocks.${i}.downsamplers.0.conv`, `encoder.down.${i}.downsample.conv`));
@@ -115,4 +117,26 @@ export function vaeWeightsFromCompVis(file: SafetensorsFile, c: VaeConfig, prefi
     if (name.startsWith(prefix) && !named.has(name)) weights.set(name, { file, name });
   }
   return weights;
+}
+
+/** Canonical key prefixes of the encoder graph's parameters (`VaeEncoder`). */
+export const VAE_ENCODER_PREFIXES: readonly string[] = ["encoder.", "quant_conv."];
+/** Canonical key prefixes of the decoder graph's parameters (`VaeDecoder`). */
+export const VAE_DECODER_PREFIXES: readonly string[] = ["decoder.", "post_quant_conv."];
+
+/**
+ * Splits a whole VAE's weights between its two graphs. A key of neither half goes to both, so
+ * loading either reports it as unexpected.
+ */
+export function splitVaeWeights(weights: WeightMap): { encoder: WeightMap; decoder: WeightMap } {
+  const has = (prefixes: readonly string[], k: string) => prefixes.some((p) => k.startsWith(p));
+  const encoder: WeightMap = new Map();
+  const decoder: WeightMap = new Map();
+  for (const [k, ref] of weights) {
+    const enc = has(VAE_ENCODER_PREFIXES, k);
+    const dec = has(VAE_DECODER_PREFIXES, k);
+    if (enc || !dec) encoder.set(k, ref);
+    if (dec || !enc) decoder.set(k, ref);
+  }
+  return { encoder, decoder };
 }

@@ -37,7 +37,7 @@ class DownEncoderBlock {
       this.resnets.push(new ResnetBlock2D(s.child("resnets").child(j), { inChannels: cin, outChannels, groups: c.normNumGroups, eps: c.normEps }));
     }
     // diffusers' VAE downsamplers pad (0, 1, 0, 1) then convolve with padding 0.
-    this.downsample = last ? undefined : new Downsample2D(s.child("downsamplers").child(0), outChannels, { padding: 0 });
+    this.downsample = last ? undefined : new Downsample2D(s.child("downsamplers").child(0), outChannels, outChannels, { padding: 0 });
   }
   /** x: [B, Cin, H, W] → [B, Cout, H/2, W/2] (or H, W at the last level) */
   forward(x: Tensor): Tensor {

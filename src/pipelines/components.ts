@@ -1,0 +1,86 @@
+/** The three networks as runners over per-shape compiled graphs. */
+import { input } from "../graph/apply.js";
+import type { ClipTokenizer } from "../models/clip/tokenizer.js";
+import { clipTextGraph } from "../models/clip/text-encoder.js";
+import { unetGraph } from "../models/unet/unet.js";
+import { vaeScaleFactor } from "../models/vae/config.js";
+import { splitVaeWeights } from "../models/vae/keys.js";
+import { VaeDecoder, VaeEncoder } from "../models/vae/vae.js";
+import type { Provider } from "../runtime/providers.js";
+import type { ModelParts } from "./load-model.js";
+import { ShapeCache, fromHost, hostF32, idsTensor } from "./runners.js";
+import type { Components, Tensor } from "./types.js";
+
+/** Components and a function releasing their sessions. */
+export function makeComponents(name: string, p: ModelParts, tokenizer: ClipTokenizer, provider: Provider): { components: Components; dispose: () => Promise<void> } {
+  const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: b ?? 1, length: l ?? 77 })(root), p.clipWeights, provider);
+  const unet = new ShapeCache(
+    "unet",
+    (root, [b, c, h, w, l]) => unetGraph(p.unet, { batch: b ?? 1, height: h ?? 8, width: w ?? 8, length: l ?? 77, inChannels: c ?? 4 })(root),
+    p.unetWeights,
+    provider,
+  );
+  const vaeW = splitVaeWeights(p.vaeWeights);
+  const dec = new ShapeCache(
+    "vae-decoder",
+    (root, [b, c, h, w]) => ({ image: new VaeDecoder(root, p.vae).forward(input("latent", "float32", [b ?? 1, c ?? 4, h ?? 8, w ?? 8])) }),
+    vaeW.decoder,
+    provider,
+  );
+  const enc = new ShapeCache(
+    "vae-encoder",
+    (root, [b, c, h, w]) => {
+      const post = new VaeEncoder(root, p.vae).forward(input("image", "float32", [b ?? 1, c ?? 3, h ?? 8, w ?? 8]));
+      return { mean: post.mean, std: post.std };
+    },
+    vaeW.encoder,
+    provider,
+  );
+  const encodeImage = async (image: Tensor) => {
+    const g = await enc.get(image.shape);
+    const out = await g.run({ image: hostF32(image) });
+    return { mean: fromHost(out.mean, "vae encoder"), std: fromHost(out.std, "vae encoder") };
+  };
+  const components: Components = {
+    name,
+    tokenizer,
+    prediction: p.prediction,
+    schedulerConfig: p.scheduler,
+    textEncoder: {
+      async encode(ids) {
+        const g = await clip.get([ids.length, ids[0]?.length ?? 77]);
+        const out = await g.run({ input_ids: idsTensor(ids) });
+        return fromHost(out.last_hidden_state, "text encoder");
+      },
+    },
+    unet: {
+      inChannels: p.unet.inChannels,
+      async predict(latent, timestep, context) {
+        const [b, c, h, w] = latent.shape as [number, number, number, number];
+        const g = await unet.get([b, c, h, w, context.shape[1] ?? 77]);
+        const ts = typeof timestep === "number" ? new Float32Array(b).fill(timestep) : Float32Array.from(timestep);
+        const out = await g.run({ sample: hostF32(latent), timestep: { dtype: "float32", shape: [b], data: ts }, encoder_hidden_states: hostF32(context) });
+        return fromHost(out.out, "unet");
+      },
+    },
+    vae: {
+      scalingFactor: p.vae.scalingFactor,
+      downscale: vaeScaleFactor(p.vae),
+      latentChannels: p.vae.latentChannels,
+      encode: async (image) => (await encodeImage(image)).mean,
+      encodeDistribution: encodeImage,
+      async decode(latent) {
+        const g = await dec.get(latent.shape);
+        const out = await g.run({ latent: hostF32(latent) });
+        return fromHost(out.image, "vae decoder");
+      },
+    },
+  };
+  const dispose = async () => {
+    await clip.dispose();
+    await unet.dispose();
+    await dec.dispose();
+    await enc.dispose();
+  };
+  return { components, dispose };
+}
