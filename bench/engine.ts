@@ -159,7 +159,8 @@ function trafficFeeds(t: Trainer, batch: Record<string, HostTensor>): Record<str
 
 /**
  * The same step graph run with `runInto`: params and moments double-buffered in preallocated
- * host tensors (read set A, write set B, swap), so no output buffers are allocated per step.
+ * host tensors (read set A, write set B, swap). onnxruntime-node 1.30 still hands back a fresh
+ * copy of every output (even a preallocated one), which the session wrapper drops.
  */
 async function residentStep(m: ReturnType<typeof mlp>, init: ReadonlyMap<string, HostTensor>) {
   const step = buildTrainStep(m.loss, m.params);
@@ -194,7 +195,7 @@ async function residentStep(m: ReturnType<typeof mlp>, init: ReadonlyMap<string,
 
 const f32 = (v: number): HostTensor => ({ dtype: "float32", shape: [], data: Float32Array.of(v) });
 
-/** Prints step time, tensor-traffic time and their ratio; returns nothing. */
+/** Prints the step time, the tensor-traffic time and their ratio. */
 async function trainingTraffic(): Promise<void> {
   const widths = [1024, 2560, 2048, 1024];
   const batch = 64;

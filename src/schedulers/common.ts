@@ -265,3 +265,8 @@ export function expandTwoStage(xs: readonly number[]): number[] {
   const last = xs[xs.length - 1] ?? 0;
   return [first, ...xs.slice(1).flatMap((x) => [x, x]), last];
 }
+
+/** Integer inference timesteps (DDPM, DDIM): spacedTimesteps rounded half-to-even. */
+export function integerTimesteps(c: SchedulerConfig, n: number): number[] {
+  return spacedTimesteps(c, n).map(roundHalfEven);
+}
