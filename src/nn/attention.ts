@@ -21,9 +21,11 @@ export function mergeHeads(x: Tensor): Tensor {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, mask?: Tensor): { out: Tensor; probs: Tensor } {
   const d = (q.shape[2] as number) / heads;
-  const qh = g.mul(splitHeads(q, heads), 1 / Math.sqrt(d)); // [B, H, Lq, d]
+  const qh = splitHeads(q, heads); // [B, H, Lq, d]
   const kh = g.transpose(splitHeads(k, heads), [0, 1, 3, 2]); // [B, H, d, Lk]
-  let scores = g.matmul(qh, kh); // [B, H, Lq, Lk]
+  // Scale the product, as the reference does (baddbmm with alpha): the same rounding, and
+  // onnxruntime fuses MatMul + scalar Mul into one FusedMatMul, so it costs nothing.
+  let scores = g.mul(g.matmul(qh, kh), 1 / Math.sqrt(d)); // [B, H, Lq, Lk]
   if (mask) scores = g.add(scores, mask);
   const probs = g.softmax(scores, -1);
   const out = mergeHeads(g.matmul(probs, splitHeads(v, heads)));

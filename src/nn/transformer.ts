@@ -93,7 +93,7 @@ export class BasicTransformerBlock {
 }
 
 /** proj_in / proj_out on tokens [B, N, C]: a linear, or a 1×1 conv (weight [C, C, 1, 1]) applied as one. */
-class TokenProjection {
+export class TokenProjection {
   readonly weight: Tensor; // [C, C] after reshaping a conv kernel
   readonly bias: Tensor;
   constructor(s: Scope, channels: number, linear: boolean) {

@@ -2,7 +2,7 @@
 import { input } from "../graph/apply.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { clipTextGraph } from "../models/clip/text-encoder.js";
-import { unetGraph } from "../models/unet/unet.js";
+import { buildUNetGraph } from "../models/unet/unet.js";
 import { vaeScaleFactor } from "../models/vae/config.js";
 import { splitVaeWeights } from "../models/vae/keys.js";
 import { VaeDecoder, VaeEncoder } from "../models/vae/vae.js";
@@ -16,7 +16,7 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
   const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: b ?? 1, length: l ?? 77 })(root), p.clipWeights, provider);
   const unet = new ShapeCache(
     "unet",
-    (root, [b, c, h, w, l]) => unetGraph(p.unet, { batch: b ?? 1, height: h ?? 8, width: w ?? 8, length: l ?? 77, inChannels: c ?? 4 })(root),
+    (root, [b, , h, w, l]) => buildUNetGraph(root, p.unet, { batch: b ?? 1, height: h ?? 8, width: w ?? 8, contextLength: l ?? 77 }),
     p.unetWeights,
     provider,
   );

@@ -4,10 +4,10 @@ import { CheckpointError, ConfigError, InputError } from "../errors.js";
 import { type SafetensorsFile, openSafetensors } from "../io/safetensors.js";
 import { type ClipTextConfig, detectClipTextConfig, parseClipTextConfig } from "../models/clip/config.js";
 import { clipTextWeights, detectClipLayout, clipLayoutPrefix } from "../models/clip/keys.js";
-import { type UNetConfig, detectUNetConfig, parseUNetConfig } from "../models/unet/config.js";
-import { UNET_COMPVIS_PREFIX, unetWeightsFromCompVis } from "../models/unet/keys.js";
+import { type UNetConfig, parseUNetConfig } from "../models/unet/config.js";
+import { SD_UNET_PREFIX, detectOriginalUNetConfig, unetWeights } from "../models/unet/keys.js";
 import { type VaeConfig, detectVaeConfig, parseVaeConfig } from "../models/vae/config.js";
-import { SD_VAE_PREFIX, splitVaeWeights, vaeWeightsFromCompVis } from "../models/vae/keys.js";
+import { SD_VAE_PREFIX, vaeWeightsFromCompVis } from "../models/vae/keys.js";
 import { type WeightMap, identityWeights } from "../models/weights.js";
 import { SD15_SCHEDULER_SETTINGS } from "../schedulers/config.js";
 import type { Provider } from "../runtime/providers.js";
@@ -71,7 +71,7 @@ export async function loadModel(source: string, opts: LoadModelOptions = {}): Pr
       inpainting: parts.unet.inChannels === 9,
       configs: { unet: parts.unet, vae: parts.vae, textEncoder: parts.clip, scheduler: parts.scheduler },
     };
-    const size = parts.unet.sampleSize * 2 ** (parts.vae.blockOutChannels.length - 1);
+    const size = (parts.unet.sampleSize ?? (parts.family === "sd2" ? 96 : 64)) * 2 ** (parts.vae.blockOutChannels.length - 1);
     return new Model(info, built.components, { width: size, height: size, sampler: "Euler a" }, async () => {
       await built.dispose();
       for (const f of parts.files) await f.close();
@@ -131,10 +131,10 @@ async function singleFileParts(path: string, opts: LoadModelOptions): Promise<Mo
   try {
     const shapes = new Map([...file.tensors].map(([k, t]) => [k, t.shape] as const));
     const layout = detectClipLayout(shapes.keys());
-    if (layout === undefined || layout === "diffusers" || !file.tensors.has(`${UNET_COMPVIS_PREFIX}conv_in.weight`)) {
+    if (layout === undefined || layout === "diffusers" || ![...file.tensors.keys()].some((k) => k.startsWith(SD_UNET_PREFIX))) {
       throw new CheckpointError(`${path}: not a Stable Diffusion single-file checkpoint (expected model.diffusion_model.*, first_stage_model.* and cond_stage_model.* tensors); for a diffusers model pass its folder`);
     }
-    const prefixes = [UNET_COMPVIS_PREFIX, SD_VAE_PREFIX, "cond_stage_model."];
+    const prefixes = [SD_UNET_PREFIX, SD_VAE_PREFIX, "cond_stage_model."];
     const stray = [...file.tensors.keys()].filter((k) => !prefixes.some((p) => k.startsWith(p)) && !KNOWN_EXTRA.test(k));
     if (stray.length > 0) {
       throw new CheckpointError(`${path}: ${stray.length} tensors belong to no part sdts knows (${stray.slice(0, 10).join(", ")}${stray.length > 10 ? ", …" : ""}); is this a Stable Diffusion 1.x/2.x checkpoint?`);
@@ -144,7 +144,7 @@ async function singleFileParts(path: string, opts: LoadModelOptions): Promise<Mo
     const clipJson = overrideConfig(ov, "text_encoder");
     const clip = clipJson ? parseClipTextConfig(clipJson) : detectClipTextConfig(shapes);
     const unetJson = overrideConfig(ov, "unet");
-    const unet = unetJson ? parseUNetConfig(unetJson) : detectUNetConfig(shapes, UNET_COMPVIS_PREFIX, { family: sd2 ? "sd2" : "sd1" });
+    const unet = unetJson ? parseUNetConfig(unetJson) : detectOriginalUNetConfig(shapes, SD_UNET_PREFIX);
     const vaeJson = overrideConfig(ov, "vae");
     const vae = vaeJson ? parseVaeConfig(vaeJson) : detectVaeConfig(shapes, SD_VAE_PREFIX);
     const scheduler = overrideConfig(ov, "scheduler") ?? { ...SD15_SCHEDULER_SETTINGS };
@@ -154,7 +154,7 @@ async function singleFileParts(path: string, opts: LoadModelOptions): Promise<Mo
       unet,
       vae,
       clipWeights: clipTextWeights(file, clip, layout, clipLayoutPrefix(layout)),
-      unetWeights: unetWeightsFromCompVis(file, unet, UNET_COMPVIS_PREFIX),
+      unetWeights: unetWeights(file, unet, SD_UNET_PREFIX),
       vaeWeights: vaeWeightsFromCompVis(file, vae, SD_VAE_PREFIX),
       scheduler,
       prediction,
@@ -170,4 +170,3 @@ async function singleFileParts(path: string, opts: LoadModelOptions): Promise<Mo
   }
 }
 
-export { splitVaeWeights };

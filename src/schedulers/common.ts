@@ -25,7 +25,11 @@ import { fmaF32 } from "./f32-math.js";
 
 const f = Math.fround;
 
-/** Anything that draws standard normal tensors in sequence (a `TorchGenerator`). */
+/**
+ * Anything that draws standard normal tensors in sequence (a `TorchGenerator`). Samplers ask
+ * for `[n]`, n = sample.length: torch's normal sampler depends only on the element count, so
+ * this equals drawing the latent shape; a per-image source should split n evenly by image.
+ */
 export interface NoiseSource {
   randn(shape: readonly number[]): { data: Float32Array };
 }
@@ -225,48 +229,4 @@ export function sigmaToT(sigma: number, logSigmas: readonly number[]): number {
   const hi = logSigmas[low + 1] ?? 0;
   const w = Math.min(Math.max((lo - logSigma) / (lo - hi), 0), 1);
   return (1 - w) * low + w * (low + 1);
-}
-
-/** Options of kDiffusionSigmas that differ between the sampler classes. */
-export interface KSigmaOptions {
-  /** Euler honours config.sigmaMin/sigmaMax for Karras sigmas; the others do not. */
-  readonly configRange: boolean;
-  /** Timesteps derived from Karras sigmas: kept fractional (float32 or float64) or rounded. */
-  readonly karrasTimesteps: "f32" | "f64" | "round";
-}
-
-/**
- * Timesteps and sigmas (descending, float32, without the final 0) of the k-diffusion-style
- * samplers: σ interpolated at the spaced timesteps, or Karras sigmas mapped back to timesteps.
- */
-export function kDiffusionSigmas(
-  c: SchedulerConfig,
-  steps: number,
-  alphasCumprod: readonly number[],
-  opts: KSigmaOptions,
-): { timesteps: number[]; sigmas: number[] } {
-  const train = trainSigmas(alphasCumprod);
-  let timesteps = spacedTimesteps(c, steps).map(f);
-  let sigmas = timesteps.map((t) => interp(t, train));
-  if (c.useKarrasSigmas) {
-    const lo = (opts.configRange ? c.sigmaMin : null) ?? sigmas[sigmas.length - 1] ?? 0;
-    const hi = (opts.configRange ? c.sigmaMax : null) ?? sigmas[0] ?? 0;
-    sigmas = karrasSigmas(lo, hi, steps);
-    const logSigmas = train.map((s) => f(Math.log(s)));
-    const ts = sigmas.map((s) => sigmaToT(s, logSigmas));
-    timesteps = opts.karrasTimesteps === "f32" ? ts.map(f) : opts.karrasTimesteps === "round" ? ts.map(roundHalfEven) : ts;
-  }
-  return { timesteps, sigmas: sigmas.map(f) };
-}
-
-/** [x₀, x₁, x₁, x₂, x₂, …, x_n, x_n, x_n]: diffusers' layout of per-call values for 2-stage samplers. */
-export function expandTwoStage(xs: readonly number[]): number[] {
-  const first = xs[0] ?? 0;
-  const last = xs[xs.length - 1] ?? 0;
-  return [first, ...xs.slice(1).flatMap((x) => [x, x]), last];
-}
-
-/** Integer inference timesteps (DDPM, DDIM): spacedTimesteps rounded half-to-even. */
-export function integerTimesteps(c: SchedulerConfig, n: number): number[] {
-  return spacedTimesteps(c, n).map(roundHalfEven);
 }

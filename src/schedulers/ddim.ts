@@ -6,7 +6,8 @@
  * https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/schedulers/scheduling_ddim.py
  */
 import type { SchedulerConfig } from "./config.js";
-import { integerTimesteps, makeAlphasCumprod } from "./common.js";
+import { makeAlphasCumprod } from "./common.js";
+import { integerTimesteps } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, clamp, drawNoise, epsFromAlpha, lincomb, x0FromAlpha } from "./vector.js";

@@ -6,7 +6,8 @@
  */
 import { ConfigError } from "../errors.js";
 import type { SchedulerConfig } from "./config.js";
-import { integerTimesteps, makeAlphasCumprod } from "./common.js";
+import { makeAlphasCumprod } from "./common.js";
+import { integerTimesteps } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, clamp, drawNoise, lincomb, x0FromAlpha } from "./vector.js";

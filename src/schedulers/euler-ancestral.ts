@@ -6,7 +6,8 @@
  * https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/schedulers/scheduling_euler_ancestral_discrete.py
  */
 import type { SchedulerConfig } from "./config.js";
-import { kDiffusionSigmas, makeAlphasCumprod } from "./common.js";
+import { makeAlphasCumprod } from "./common.js";
+import { kDiffusionSigmas } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, drawNoise, lincomb, x0FromSigma } from "./vector.js";

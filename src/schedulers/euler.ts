@@ -5,7 +5,8 @@
  * https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/schedulers/scheduling_euler_discrete.py
  */
 import type { SchedulerConfig } from "./config.js";
-import { kDiffusionSigmas, makeAlphasCumprod, trainSigmas } from "./common.js";
+import { makeAlphasCumprod, trainSigmas } from "./common.js";
+import { kDiffusionSigmas } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, lincomb, x0FromSigma } from "./vector.js";

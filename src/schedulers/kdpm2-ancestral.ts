@@ -6,7 +6,8 @@
  * https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/schedulers/scheduling_k_dpm_2_ancestral_discrete.py
  */
 import type { SchedulerConfig } from "./config.js";
-import { expandTwoStage, kDiffusionSigmas, makeAlphasCumprod, sigmaToT } from "./common.js";
+import { makeAlphasCumprod, sigmaToT } from "./common.js";
+import { expandTwoStage, kDiffusionSigmas } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
 import { ancestralSigmas } from "./euler-ancestral.js";
 import { interleave, logMidpoint, logTrainSigmas } from "./kdpm2.js";

@@ -6,7 +6,8 @@
  * https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/schedulers/scheduling_k_dpm_2_discrete.py
  */
 import type { SchedulerConfig } from "./config.js";
-import { expandTwoStage, kDiffusionSigmas, makeAlphasCumprod, sigmaToT, trainSigmas } from "./common.js";
+import { makeAlphasCumprod, sigmaToT, trainSigmas } from "./common.js";
+import { expandTwoStage, kDiffusionSigmas } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, lincomb, x0FromSigma } from "./vector.js";

@@ -38,7 +38,7 @@ export interface UNetLayout {
 }
 
 /** A module's key prefix in both layouts; `resnet` renames the layer names below it. */
-interface PrefixRule {
+export interface PrefixRule {
   readonly canonical: string;
   readonly source: string;
   readonly resnet: boolean;
