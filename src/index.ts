@@ -21,5 +21,18 @@ export { availableProviders } from "./runtime/providers.js";
 export { ADAMW_DEFAULTS, adamwUpdate, type AdamWConfig } from "./train/adamw.js";
 export { Trainer, buildTrainStep, type TrainStepOptions } from "./train/train-step.js";
 
+// Stable Diffusion.
+export { loadModel, inspectModel, type LoadModelOptions } from "./pipelines/load-model.js";
+export { Model, type ModelInfo } from "./pipelines/model.js";
+export type { Tensor, ProgressInfo } from "./pipelines/types.js";
+export type { Txt2ImgParams, Txt2ImgResult, Txt2ImgInfo } from "./pipelines/txt2img.js";
+export { loadTokenizer } from "./pipelines/load-tokenizer.js";
+export { ClipTokenizer } from "./models/clip/tokenizer.js";
+export { randn, TorchGenerator } from "./schedulers/torch-random.js";
+export { SAMPLERS } from "./schedulers/samplers.js";
+export { formatInfotext, parseInfotext } from "./pipelines/infotext.js";
+
 // Files.
 export { encodeSafetensors, openSafetensors, writeSafetensors } from "./io/safetensors.js";
+export { addPngText, readPngText } from "./io/png-text.js";
+export { writeNumbered } from "./io/output-files.js";

@@ -1,23 +1,32 @@
 #!/usr/bin/env node
-/** The `sdts` command line: one lazily loaded file per subcommand. */
-import { defineCommand, runMain } from "citty";
-import { SdtsError } from "../errors.js";
+/** The `sdts` command line: one lazily loaded file per subcommand. Errors print one line: exit 2 for usage, 1 at run time. */
+import { defineCommand, runCommand, runMain } from "citty";
+import { InputError, SdtsError } from "../errors.js";
 import { VERSION } from "../version.js";
 
 const main = defineCommand({
   meta: { name: "sdts", version: VERSION, description: "Stable Diffusion in TypeScript" },
   subCommands: {
+    generate: () => import("./commands/generate.js").then((m) => m.default),
     info: () => import("./commands/info.js").then((m) => m.default),
   },
 });
 
-process.on("uncaughtException", (e) => {
-  // One line for errors sdts raised on purpose; a stack only for bugs.
-  if (e instanceof SdtsError) {
-    process.stderr.write(`sdts: ${e.message}\n`);
-    process.exit(1);
+async function cli(): Promise<void> {
+  const rawArgs = process.argv.slice(2);
+  const wantsHelp = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v");
+  if (wantsHelp) return runMain(main);
+  try {
+    await runCommand(main, { rawArgs });
+  } catch (e) {
+    // citty reports bad usage (unknown command, missing argument) as a CLIError.
+    const usage = e instanceof InputError || (e instanceof Error && e.name === "CLIError");
+    if (e instanceof SdtsError || usage) {
+      process.stderr.write(`sdts: ${(e as Error).message}\n`);
+      process.exit(usage ? 2 : 1);
+    }
+    throw e;
   }
-  throw e;
-});
+}
 
-void runMain(main);
+void cli();

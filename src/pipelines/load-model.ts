@@ -170,3 +170,19 @@ async function singleFileParts(path: string, opts: LoadModelOptions): Promise<Mo
   }
 }
 
+
+/** What loadModel would load, without creating sessions: family, prediction, configs. */
+export async function inspectModel(source: string, opts: LoadModelOptions = {}): Promise<Omit<ModelInfo, "name">> {
+  const path = source === "default" ? defaultModelPath() : source;
+  const kind = sourceKind(path);
+  if (kind === "ckpt") throw new CheckpointError(`${path} is a PyTorch pickle; sdts does not open pickles. Convert it to .safetensors first`);
+  const parts = kind === "diffusers" ? await diffusersParts(path, opts) : await singleFileParts(path, opts);
+  for (const f of parts.files) await f.close();
+  return {
+    source: path,
+    family: parts.family,
+    prediction: parts.prediction,
+    inpainting: parts.unet.inChannels === 9,
+    configs: { unet: parts.unet, vae: parts.vae, textEncoder: parts.clip, scheduler: parts.scheduler },
+  };
+}

@@ -20,12 +20,13 @@ export function resolveSeed(seed: number | undefined): number {
 /** Draws from several generators, one per batch row, so each image's noise depends only on its own seed. */
 class PerImageNoise implements NoiseSource {
   constructor(private readonly gens: readonly TorchGenerator[]) {}
+  /** `shape` may be the batch shape or flat; either way row i's share comes from generator i. */
   randn(shape: readonly number[]): { data: Float32Array } {
     const rows = this.gens.length;
-    const rowShape = [1, ...shape.slice(1)];
-    const per = rowShape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(per * rows);
-    this.gens.forEach((g, i) => data.set(g.randn(rowShape).data, i * per));
+    const total = shape.reduce((a, b) => a * b, 1);
+    const per = total / rows;
+    const data = new Float32Array(total);
+    this.gens.forEach((g, i) => data.set(g.randn([per]).data, i * per));
     return { data };
   }
 }

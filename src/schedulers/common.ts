@@ -49,8 +49,8 @@ export interface Schedule {
   /** diffusers' `order`: img2img skips t_start·order calls (2 for Heun and DPM2). */
   readonly order: number;
   readonly initNoiseSigma: number;
-  /** scale_model_input factor of each call. */
-  readonly inputScales: readonly number[];
+  /** scale_model_input divides the sample by this for each call: √(σ²+1) (float32), or 1. */
+  readonly inputDivisors: readonly number[];
   /** add_noise coefficients [signal, noise] of each call: x_t = a·x₀ + b·ε. */
   readonly noiseCoefs: readonly (readonly [number, number])[];
   /** Training ᾱ_t (float32 values), for add_noise at any training timestep. */

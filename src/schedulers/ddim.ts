@@ -9,7 +9,7 @@ import type { SchedulerConfig } from "./config.js";
 import { makeAlphasCumprod } from "./common.js";
 import { integerTimesteps } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
-import { buildSchedule } from "./schedule.js";
+import { alphaPrev, buildSchedule } from "./schedule.js";
 import { checkSameLength, clamp, drawNoise, epsFromAlpha, lincomb, x0FromAlpha } from "./vector.js";
 
 function createSchedule(config: SchedulerConfig, steps: number): Schedule {
@@ -21,13 +21,6 @@ function createSchedule(config: SchedulerConfig, steps: number): Schedule {
     alphasCumprod: makeAlphasCumprod(config),
     kind: "alpha",
   });
-}
-
-/** ᾱ at the previous timestep; past the start, 1 or ᾱ₀ (set_alpha_to_one). */
-export function alphaPrev(schedule: Schedule, prevT: number): number {
-  const ac = schedule.alphasCumprod;
-  if (prevT >= 0) return ac[prevT] ?? 1;
-  return schedule.config.setAlphaToOne ? 1 : (ac[0] ?? 1);
 }
 
 /** x_prev = √ᾱ_prev·x₀ + √(1−ᾱ_prev−σ²)·ε (+ σ·z when η > 0). */

@@ -7,21 +7,12 @@
  */
 import type { SchedulerConfig } from "./config.js";
 import { makeAlphasCumprod } from "./common.js";
-import { kDiffusionSigmas } from "./sigma-schedules.js";
+import { ancestralSigmas, kDiffusionSigmas } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, drawNoise, lincomb, x0FromSigma } from "./vector.js";
 
 const f = Math.fround;
-
-/** [σ_up, σ_down] of an ancestral step from σ to σ_next, in float32 like diffusers. */
-export function ancestralSigmas(sigma: number, next: number): [number, number] {
-  const s2 = f(sigma * sigma);
-  const n2 = f(next * next);
-  const up = f(Math.sqrt(f(f(n2 * f(s2 - n2)) / s2)));
-  const down = f(Math.sqrt(f(n2 - f(up * up))));
-  return [up, down];
-}
 
 function createSchedule(config: SchedulerConfig, steps: number): Schedule {
   const alphasCumprod = makeAlphasCumprod(config);

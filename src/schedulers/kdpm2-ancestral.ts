@@ -7,10 +7,8 @@
  */
 import type { SchedulerConfig } from "./config.js";
 import { makeAlphasCumprod, sigmaToT } from "./common.js";
-import { expandTwoStage, kDiffusionSigmas } from "./sigma-schedules.js";
+import { ancestralSigmas, expandTwoStage, interleave, kDiffusionSigmas, logMidpoint, logTrainSigmas } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
-import { ancestralSigmas } from "./euler-ancestral.js";
-import { interleave, logMidpoint, logTrainSigmas } from "./kdpm2.js";
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, drawNoise, lincomb, x0FromSigma } from "./vector.js";
 

@@ -6,30 +6,13 @@
  * https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/schedulers/scheduling_k_dpm_2_discrete.py
  */
 import type { SchedulerConfig } from "./config.js";
-import { makeAlphasCumprod, sigmaToT, trainSigmas } from "./common.js";
-import { expandTwoStage, kDiffusionSigmas } from "./sigma-schedules.js";
+import { makeAlphasCumprod, sigmaToT } from "./common.js";
+import { expandTwoStage, interleave, kDiffusionSigmas, logMidpoint, logTrainSigmas } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, lincomb, x0FromSigma } from "./vector.js";
 
 const f = Math.fround;
-
-/** exp(lerp(log a, log b, ½)) in float32 as torch computes it (0 when either is 0). */
-export function logMidpoint(a: number, b: number): number {
-  const la = f(Math.log(a));
-  const lb = f(Math.log(b));
-  return f(Math.exp(f(lb - f(f(lb - la) * 0.5))));
-}
-
-/** Per-call timesteps [t₀, t′₁, t₁, t′₂, …, t_{n−1}] interleaving interpolated timesteps `mids`. */
-export function interleave(timesteps: readonly number[], mids: readonly number[]): number[] {
-  return [timesteps[0] ?? 0, ...timesteps.slice(1).flatMap((t, k) => [mids[k] ?? 0, t])];
-}
-
-/** Training log-sigmas in float32, for sigma → timestep lookups. */
-export function logTrainSigmas(alphasCumprod: readonly number[]): number[] {
-  return trainSigmas(alphasCumprod).map((s) => f(Math.log(s)));
-}
 
 function createSchedule(config: SchedulerConfig, steps: number): Schedule {
   const alphasCumprod = makeAlphasCumprod(config);

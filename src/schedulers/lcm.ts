@@ -9,8 +9,7 @@ import { InputError } from "../errors.js";
 import type { SchedulerConfig } from "./config.js";
 import { makeAlphasCumprod } from "./common.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
-import { alphaPrev } from "./ddim.js";
-import { buildSchedule } from "./schedule.js";
+import { alphaPrev, buildSchedule } from "./schedule.js";
 import { checkSameLength, clamp, drawNoise, lincomb, x0FromAlpha } from "./vector.js";
 
 const SIGMA_DATA = 0.5;

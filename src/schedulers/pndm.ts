@@ -9,8 +9,7 @@ import { ConfigError } from "../errors.js";
 import type { SchedulerConfig } from "./config.js";
 import { arangeDown, linspace, makeAlphasCumprod, roundHalfEven } from "./common.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
-import { alphaPrev } from "./ddim.js";
-import { buildSchedule } from "./schedule.js";
+import { alphaPrev, buildSchedule } from "./schedule.js";
 import { checkSameLength, lincomb } from "./vector.js";
 
 /** Ascending base timesteps of PNDM's set_timesteps. */

@@ -38,23 +38,23 @@ export function buildSchedule(p: ScheduleParts): Schedule {
   const noiseSigmas = p.noiseSigmas ?? callSigmas;
   const sigmaAt = (i: number): number => callSigmas[i] ?? 0;
   const noiseSigmaAt = (i: number): number => noiseSigmas[i] ?? 0;
-  let inputScales: number[];
+  let inputDivisors: number[];
   let noiseCoefs: (readonly [number, number])[];
   let initNoiseSigma = 1;
   if (p.kind === "k") {
-    inputScales = p.timesteps.map((_, i) => inputDivisor(sigmaAt(i)));
+    inputDivisors = p.timesteps.map((_, i) => inputDivisor(sigmaAt(i)));
     noiseCoefs = p.timesteps.map((_, i) => [1, noiseSigmaAt(i)] as const);
     const max = Math.max(...(sigmas ?? [0]));
     const spacing = p.config.timestepSpacing;
     initNoiseSigma = spacing === "linspace" || spacing === "trailing" ? max : inputDivisor(max);
   } else if (p.kind === "vp-sigma") {
-    inputScales = p.timesteps.map(() => 1);
+    inputDivisors = p.timesteps.map(() => 1);
     noiseCoefs = p.timesteps.map((_, i) => {
       const a = 1 / Math.sqrt(sigmaAt(i) ** 2 + 1);
       return [a, sigmaAt(i) * a] as const;
     });
   } else {
-    inputScales = p.timesteps.map(() => 1);
+    inputDivisors = p.timesteps.map(() => 1);
     noiseCoefs = p.timesteps.map((t) => alphaCoefs(p.alphasCumprod, t));
   }
   return Object.freeze({
@@ -66,11 +66,11 @@ export function buildSchedule(p: ScheduleParts): Schedule {
     sigmas: sigmas === null ? null : Object.freeze([...sigmas]),
     order: p.order ?? 1,
     initNoiseSigma,
-    inputScales: Object.freeze(inputScales),
+    inputDivisors: Object.freeze(inputDivisors),
     noiseCoefs: Object.freeze(noiseCoefs),
-    alphasCumprod: p.alphasCumprod,
+    alphasCumprod: Object.freeze([...p.alphasCumprod]),
     noiseByAlpha: p.kind === "alpha",
-    tables: Object.freeze({ ...(p.tables ?? {}) }),
+    tables: Object.freeze(Object.fromEntries(Object.entries(p.tables ?? {}).map(([k, v]) => [k, Object.freeze([...v])]))),
   });
 }
 
@@ -92,7 +92,7 @@ function checkIndex(schedule: Schedule, i: number, who: string): void {
 /** The UNet input for call `i`: the sample divided by √(σ²+1) where the sampler scales (else the sample itself). */
 export function scaleModelInput(schedule: Schedule, i: number, sample: Float32Array): Float32Array {
   checkIndex(schedule, i, "scaleModelInput");
-  return divide(sample, schedule.inputScales[i] ?? 1);
+  return divide(sample, schedule.inputDivisors[i] ?? 1);
 }
 
 /** The factor the initial N(0, I) noise is multiplied by. */
@@ -147,4 +147,11 @@ export function startIndexForStrength(schedule: Schedule, strength: number): num
   if (!(strength >= 0 && strength <= 1)) throw new InputError(`strength must be in [0, 1] (got ${strength})`);
   const init = Math.min(Math.floor(schedule.steps * strength), schedule.steps);
   return Math.min(Math.max(schedule.steps - init, 0) * schedule.order, schedule.calls);
+}
+
+/** ᾱ at the previous timestep; past the start, 1 or ᾱ₀ (set_alpha_to_one). */
+export function alphaPrev(schedule: Schedule, prevT: number): number {
+  const ac = schedule.alphasCumprod;
+  if (prevT >= 0) return ac[prevT] ?? 1;
+  return schedule.config.setAlphaToOne ? 1 : (ac[0] ?? 1);
 }

@@ -77,3 +77,29 @@ export function karrasOverTraining(train: readonly number[], n: number): { times
   const logSigmas = train.map((s) => f(Math.log(s)));
   return { timesteps: sigmas.map((s) => roundHalfEven(sigmaToT(s, logSigmas))), sigmas };
 }
+
+/** exp(lerp(log a, log b, ½)) in float32 as torch computes it (0 when either is 0). */
+export function logMidpoint(a: number, b: number): number {
+  const la = f(Math.log(a));
+  const lb = f(Math.log(b));
+  return f(Math.exp(f(lb - f(f(lb - la) * 0.5))));
+}
+
+/** Per-call timesteps [t₀, t′₁, t₁, t′₂, …, t_{n−1}] interleaving interpolated timesteps `mids`. */
+export function interleave(timesteps: readonly number[], mids: readonly number[]): number[] {
+  return [timesteps[0] ?? 0, ...timesteps.slice(1).flatMap((t, k) => [mids[k] ?? 0, t])];
+}
+
+/** Training log-sigmas in float32, for sigma → timestep lookups. */
+export function logTrainSigmas(alphasCumprod: readonly number[]): number[] {
+  return trainSigmas(alphasCumprod).map((s) => f(Math.log(s)));
+}
+
+/** [σ_up, σ_down] of an ancestral step from σ to σ_next, in float32 like diffusers. */
+export function ancestralSigmas(sigma: number, next: number): [number, number] {
+  const s2 = f(sigma * sigma);
+  const n2 = f(next * next);
+  const up = f(Math.sqrt(f(f(n2 * f(s2 - n2)) / s2)));
+  const down = f(Math.sqrt(f(n2 - f(up * up))));
+  return [up, down];
+}

@@ -1,23 +1,28 @@
-/** `sdts info <file>`: what a checkpoint holds. */
+/** `sdts info <checkpoint>`: the detected family, configs and a tensor summary. */
 import { defineCommand } from "citty";
-import { openSafetensors } from "../../io/safetensors.js";
+import { inspectModel, openSafetensors } from "../../index.js";
 
 export default defineCommand({
-  meta: { name: "info", description: "Print the tensors of a .safetensors checkpoint: count, dtypes, parameters" },
-  args: { file: { type: "positional", description: "path to a .safetensors file", required: true } },
+  meta: { name: "info", description: "Show what a checkpoint is: family, prediction, configs, tensors" },
+  args: { file: { type: "positional", description: "a .safetensors file or a diffusers folder", required: true } },
   async run({ args }) {
-    const f = await openSafetensors(args.file);
-    try {
-      const dtypes = new Map<string, number>();
-      let params = 0;
-      for (const t of f.tensors.values()) {
-        dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + 1);
-        params += t.shape.reduce((a, b) => a * b, 1);
+    if (args.file.toLowerCase().endsWith(".safetensors")) {
+      const f = await openSafetensors(args.file);
+      try {
+        const dtypes = new Map<string, number>();
+        let params = 0;
+        for (const t of f.tensors.values()) {
+          dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + 1);
+          params += t.shape.reduce((a, b) => a * b, 1);
+        }
+        console.log(`${args.file}: ${f.tensors.size} tensors, ${(params / 1e6).toFixed(2)}M parameters`);
+        console.log(`dtypes: ${[...dtypes].map(([d, n]) => `${d}×${n}`).join(", ")}`);
+      } finally {
+        await f.close();
       }
-      console.log(`${args.file}: ${f.tensors.size} tensors, ${(params / 1e6).toFixed(2)}M parameters`);
-      console.log(`dtypes: ${[...dtypes].map(([d, n]) => `${d}×${n}`).join(", ")}`);
-    } finally {
-      await f.close();
     }
+    const info = await inspectModel(args.file);
+    console.log(`family: ${info.family}, prediction: ${info.prediction}${info.inpainting ? ", inpainting (9-channel U-Net)" : ""}`);
+    console.log(JSON.stringify(info.configs, null, 2));
   },
 });

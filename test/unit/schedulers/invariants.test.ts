@@ -50,12 +50,14 @@ test("timesteps lie in [0, 999], never increase, and the call count fits the sam
     for (const steps of [1, 2, 3, 10, 25]) {
       const s = createSchedule(samplerConfig(name), steps);
       const what = `${name}, ${steps} steps`;
-      const expectedCalls = s.order === 2 ? 2 * steps - 1 : s.className === "PNDMScheduler" ? steps + 1 : steps;
+      const expectedCalls = s.order === 2 ? 2 * steps - 1 : s.className === "PNDMScheduler" && steps > 1 ? steps + 1 : steps;
       assert.equal(s.calls, expectedCalls, `${what}: calls`);
       assert.equal(s.timesteps.length, s.calls);
+      // DPM2 a aims its half step below σ_{k+1} when σ_up is large, so only its full steps are ordered.
+      const stride = s.className === "KDPM2AncestralDiscreteScheduler" ? 2 : 1;
       s.timesteps.forEach((t, i) => {
         assert.ok(t >= 0 && t <= 999, `${what}: timestep ${i} = ${t}`);
-        if (i > 0) assert.ok(t <= (s.timesteps[i - 1] ?? 0), `${what}: timesteps increase at ${i}`);
+        if (i >= stride && i % stride === 0) assert.ok(t <= (s.timesteps[i - stride] ?? 0), `${what}: timesteps increase at ${i}`);
       });
       if (s.sigmas !== null) {
         assert.ok(finite(s.sigmas) && s.sigmas.every((v, i) => v >= 0 && (i === 0 || v <= (s.sigmas?.[i - 1] ?? 0))), `${what}: sigmas`);
@@ -147,7 +149,7 @@ test("schedules are shared safely: interleaved runs equal separate runs, inputs 
     const startB = startA.map((v) => -v);
     const copyA = startA.slice();
     const alone = [run(s, startA, toy, new TorchGenerator(1)), run(s, startB, toy, new TorchGenerator(2))];
-    let [xa, xb] = [startA, startB];
+    let [xa, xb]: [Float32Array, Float32Array] = [startA, startB];
     let [sa, sb] = [INITIAL_STATE, INITIAL_STATE];
     const [ga, gb] = [new TorchGenerator(1), new TorchGenerator(2)];
     for (let i = 0; i < s.calls; i++) {

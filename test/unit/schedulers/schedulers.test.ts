@@ -83,7 +83,7 @@ for (const run of index.runs) {
     if (file.has("sigmas")) near(schedule.sigmas ?? [], nums(file, "sigmas"), "sigmas", 1e-6);
     near([schedule.initNoiseSigma], [run.init_noise_sigma], "init_noise_sigma", 1e-6);
     const rng = replay(file, schedule.calls);
-    let sample = x0.map((v) => f(v * schedule.initNoiseSigma));
+    let sample: Float32Array = x0.map((v) => f(v * schedule.initNoiseSigma));
     let state = INITIAL_STATE;
     for (let i = 0; i < schedule.calls; i++) {
       const p = `step${String(i).padStart(3, "0")}.`;
