@@ -16,13 +16,14 @@ export function printGraph(outputs: Readonly<Record<string, Tensor>>): string {
   const outs = Object.values(outputs);
   const names = new Map<number, string>();
   const lines: string[] = [];
+  let next = 0;
   const ty = (t: Tensor): string => `${t.dtype}${fmtShape(t.shape)}`;
   for (const t of leaves(outs)) {
     if (t.source.kind === "input") {
       names.set(t.id, t.source.name);
       lines.push(`input ${t.source.name}: ${ty(t)}`);
     } else if (t.source.kind === "constant") {
-      const n = `%${names.size}`;
+      const n = `%${next++}`;
       names.set(t.id, n);
       const vals = [...t.source.values.slice(0, 6)].map(fmtAttr).join(",");
       lines.push(`${n} = const ${ty(t)} [${vals}${t.source.values.length > 6 ? ",…" : ""}]`);
@@ -30,7 +31,7 @@ export function printGraph(outputs: Readonly<Record<string, Tensor>>): string {
   }
   for (const node of topoNodes(outs)) {
     const res = node.outputs.map((o) => {
-      const n = `%${names.size}`;
+      const n = `%${next++}`;
       names.set(o.id, n);
       return n;
     });

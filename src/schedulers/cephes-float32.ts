@@ -8,7 +8,8 @@
  * every step is one float32 operation, in the same order, so the results match exactly.
  * The AVX2 build compiles with FMA and GCC contracts every `a·b + c` into one fused
  * multiply-add (when both addends are products, the first one is fused): found by testing
- * all contraction choices against 204 800 PyTorch draws, of which exactly one family matched.
+ * every contraction choice against 204 800 PyTorch draws: only this one (and choices that
+ * differ only where a product is exact) matched, and it then held for 4.5 M more draws.
  * Only the argument ranges the normal sampler uses matter: log on (0, 1], sin/cos on [0, 2π).
  */
 

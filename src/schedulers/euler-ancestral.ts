@@ -12,8 +12,6 @@ import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult }
 import { buildSchedule } from "./schedule.js";
 import { checkSameLength, drawNoise, lincomb, x0FromSigma } from "./vector.js";
 
-const f = Math.fround;
-
 function createSchedule(config: SchedulerConfig, steps: number): Schedule {
   const alphasCumprod = makeAlphasCumprod(config);
   if (config.rescaleBetasZeroSnr) alphasCumprod[alphasCumprod.length - 1] = 2 ** -24;

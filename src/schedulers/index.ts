@@ -18,6 +18,7 @@ import { LMS } from "./lms.js";
 import { PNDM } from "./pndm.js";
 import { UNIPC } from "./unipc.js";
 
+// The public scheduler API, re-exported from the files that define (and document) it.
 export { SCHEDULER_CLASSES, SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "./config.js";
 export type { PredictionType, SchedulerClass, SchedulerConfig, TimestepSpacing } from "./config.js";
 export { INITIAL_STATE } from "./common.js";

@@ -35,7 +35,7 @@ function createSchedule(config: SchedulerConfig, steps: number): Schedule {
 }
 
 /** ∫_{σ_i}^{σ_{i+1}} of the Lagrange basis polynomial of node σ_{i−j} over nodes σ_i … σ_{i−order+1}. */
-export function lmsCoefficient(sigmas: readonly number[], order: number, i: number, j: number): number {
+function lmsCoefficient(sigmas: readonly number[], order: number, i: number, j: number): number {
   const s = (k: number): number => sigmas[k] ?? 0;
   const basis = (tau: number): number => {
     let prod = 1;

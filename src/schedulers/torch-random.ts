@@ -2,7 +2,8 @@
  * Seeded normal noise equal, bit for bit, to PyTorch's CPU generator on x86:
  * `torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))`.
  *
- * Behaviour reproduced (PyTorch 1.13 … 2.x, which the goldens pin):
+ * Behaviour reproduced (checked bit for bit against PyTorch 1.13.1, the goldens' build, on
+ * x86-64 with AVX2: the goldens, and 4.5 M further draws of many seeds and sizes):
  * - The engine is MT19937, seeded with the LOW 32 BITS of the 64-bit seed (standard
  *   `init_genrand`), so seeds that differ only above bit 31 give the same stream.
  *   https://github.com/pytorch/pytorch/blob/v1.13.1/aten/src/ATen/core/MT19937RNGEngine.h
@@ -13,7 +14,8 @@
  *   float uniform per element, then runs Box–Muller on blocks of 16 (u1 = 1 − data[j],
  *   u2 = data[j + 8], j < 8). If the size is not a multiple of 16, the LAST 16 elements are
  *   redrawn with 16 fresh uniforms and transformed again. On x86 the AVX2 kernel does the
- *   maths in float32 with the Cephes log/sincos of `cephes-float32.ts` and θ = f32(2π)·u2.
+ *   maths in float32 with the Cephes log/sincos of `cephes-float32.ts` and θ = f32(2π)·u2
+ *   (mean 0 and std 1 make the final fused multiply-add exact).
  *   https://github.com/pytorch/pytorch/blob/v1.13.1/aten/src/ATen/native/cpu/DistributionKernels.cpp
  * - Smaller tensors use the scalar `normal_distribution<double>`: two double uniforms u1, u2,
  *   r = √(−2·ln(1 − u2)), θ = 2π·u1, return r·cos θ and CACHE r·sin θ in the generator for
