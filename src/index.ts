@@ -31,6 +31,8 @@ export { ClipTokenizer } from "./models/clip/tokenizer.js";
 export { randn, TorchGenerator } from "./schedulers/torch-random.js";
 export { SAMPLERS } from "./schedulers/samplers.js";
 export { formatInfotext, parseInfotext } from "./pipelines/infotext.js";
+export { previewPng, latentToRgb } from "./pipelines/preview.js";
+export type { Explanation, TokenHeatmap } from "./pipelines/explain.js";
 
 // Files.
 export { encodeSafetensors, openSafetensors, writeSafetensors } from "./io/safetensors.js";

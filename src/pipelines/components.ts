@@ -16,7 +16,7 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
   const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: b ?? 1, length: l ?? 77 })(root), p.clipWeights, provider);
   const unet = new ShapeCache(
     "unet",
-    (root, [b, , h, w, l]) => buildUNetGraph(root, p.unet, { batch: b ?? 1, height: h ?? 8, width: w ?? 8, contextLength: l ?? 77 }),
+    (root, [b, , h, w, l, maps]) => buildUNetGraph(root, p.unet, { batch: b ?? 1, height: h ?? 8, width: w ?? 8, contextLength: l ?? 77, attnMaps: maps === 1 }),
     p.unetWeights,
     provider,
   );
@@ -41,6 +41,12 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
     const out = await g.run({ image: hostF32(image) });
     return { mean: fromHost(out.mean, "vae encoder"), std: fromHost(out.std, "vae encoder") };
   };
+  const runUnet = async (latent: Tensor, timestep: number | readonly number[], context: Tensor, maps: boolean) => {
+    const [b, c, h, w] = latent.shape as [number, number, number, number];
+    const g = await unet.get([b, c, h, w, context.shape[1] ?? 77, maps ? 1 : 0]);
+    const ts = typeof timestep === "number" ? new Float32Array(b).fill(timestep) : Float32Array.from(timestep);
+    return g.run({ sample: hostF32(latent), timestep: { dtype: "float32", shape: [b], data: ts }, encoder_hidden_states: hostF32(context) });
+  };
   const components: Components = {
     name,
     tokenizer,
@@ -55,12 +61,10 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
     },
     unet: {
       inChannels: p.unet.inChannels,
-      async predict(latent, timestep, context) {
-        const [b, c, h, w] = latent.shape as [number, number, number, number];
-        const g = await unet.get([b, c, h, w, context.shape[1] ?? 77]);
-        const ts = typeof timestep === "number" ? new Float32Array(b).fill(timestep) : Float32Array.from(timestep);
-        const out = await g.run({ sample: hostF32(latent), timestep: { dtype: "float32", shape: [b], data: ts }, encoder_hidden_states: hostF32(context) });
-        return fromHost(out.out, "unet");
+      predict: async (latent, timestep, context) => fromHost((await runUnet(latent, timestep, context, false)).out, "unet"),
+      async predictWithAttention(latent, timestep, context) {
+        const out = await runUnet(latent, timestep, context, true);
+        return { out: fromHost(out.out, "unet"), attention: fromHost(out.attn_maps, "unet attention") };
       },
     },
     vae: {

@@ -22,6 +22,8 @@ export interface DenoiseOptions {
   /** Called after each step with the call index and new latents; returns the latents to continue from (4-channel inpainting blends here). */
   readonly afterStep?: (i: number, latents: Float32Array) => Float32Array;
   readonly onProgress?: (p: ProgressInfo) => void;
+  /** Receives the U-Net's cross-attention maps [B·(2 if guided), h·w, L] of each call (slower graph). */
+  readonly onAttention?: (i: number, maps: Tensor) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -88,7 +90,13 @@ export async function denoise(c: Components, o: DenoiseOptions): Promise<Denoise
     const inShape = [(shape[1] ?? 4) + (o.extraInput?.shape[1] ?? 0), shape[2] ?? 0, shape[3] ?? 0];
     const batchIn = guided ? concatBatch(xin, xin) : xin;
     const t = schedule.timesteps[i] ?? 0;
-    const pred = await c.unet.predict({ data: batchIn, shape: [rows * (guided ? 2 : 1), ...inShape] }, t, o.context);
+    const unetIn = { data: batchIn, shape: [rows * (guided ? 2 : 1), ...inShape] };
+    let pred: Tensor;
+    if (o.onAttention) {
+      const r = await c.unet.predictWithAttention(unetIn, t, o.context);
+      o.onAttention(i, r.attention);
+      pred = r.out;
+    } else pred = await c.unet.predict(unetIn, t, o.context);
     const eps = guided ? guide(pred.data, o.cfgScale) : pred.data;
     const res = schedulerStep(schedule, i, x, eps, state, o.rng);
     x = o.afterStep ? o.afterStep(i, res.prevSample) : res.prevSample;

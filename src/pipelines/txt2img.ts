@@ -6,6 +6,7 @@ import { type Denoised, denoise } from "./denoise.js";
 import { batchNoise, resolveSeed } from "./noise.js";
 import { encodePrompts } from "./prompt.js";
 import type { Components, ProgressInfo, Tensor } from "./types.js";
+import { ExplainCollector, type Explanation } from "./explain.js";
 import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps } from "./validate.js";
 
 /** Parameters of txt2img (defaults as A1111: 20 steps, CFG 7, Euler a at 512×512 for SD). */
@@ -26,6 +27,8 @@ export interface Txt2ImgParams {
   noise?: "per-image" | "batch";
   onProgress?: (p: ProgressInfo) => void;
   signal?: AbortSignal;
+  /** Also return the filmstrip and per-token attention heatmaps of the first image (slower). */
+  explain?: boolean;
 }
 
 /** What txt2img returns. */
@@ -36,6 +39,8 @@ export interface Txt2ImgResult {
   /** Final latents as the sampler leaves them (diffusers' output_type="latent"); the VAE decodes latents / scalingFactor. */
   latents: Tensor;
   info: Txt2ImgInfo;
+  /** With `explain: true`. */
+  explain?: Explanation;
 }
 
 /** The parameters actually used, as reported back. */
@@ -85,7 +90,12 @@ export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2Img
   const context = await encodePrompts(c, prompt, negativePrompt, batch, guided);
   // 3. seeded noise
   const { noise, rng, seeds } = batchNoise(shape, seed, p.noise ?? "per-image");
-  // 4. denoise
+  // 4. denoise (collecting the explanation if asked)
+  const ex = p.explain === true ? new ExplainCollector(c, guided ? batch : 0, shape) : undefined;
+  const onProgress = (q: ProgressInfo) => {
+    ex?.addFrame(q.denoised ?? q.latents);
+    p.onProgress?.(q);
+  };
   const final: Denoised = await denoise(c, {
     sampler,
     steps,
@@ -93,7 +103,8 @@ export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2Img
     context,
     noise: p.latents ?? noise,
     rng,
-    ...(p.onProgress ? { onProgress: p.onProgress } : {}),
+    onProgress,
+    ...(ex ? { onAttention: (_i: number, maps: Tensor) => ex.addAttention(maps) } : {}),
     ...(p.signal ? { signal: p.signal } : {}),
   });
   // 5. decode
@@ -106,7 +117,8 @@ export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2Img
   const images: Uint8Array[] = [];
   for (let i = 0; i < batch; i++) images.push(await encodePng(tensorToRgb(image.data, image.shape, i), width, height, infotexts[i]));
   const info: Txt2ImgInfo = { prompt, negativePrompt, steps, cfgScale, sampler, seed: seeds[0] ?? seed, seeds, width, height, batchSize: batch, model: c.name, infotexts };
-  return { images, seeds, latents, info };
+  const explain = ex ? await ex.finish(c.tokenizer, prompt) : undefined;
+  return { images, seeds, latents, info, ...(explain ? { explain } : {}) };
 }
 
 /** x · k, as a new tensor. */

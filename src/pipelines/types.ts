@@ -28,6 +28,8 @@ export interface TextEncoderRunner {
 export interface UNetRunner {
   /** Noise (or v) prediction for a batch of latents at a timestep (one, or one per row). */
   predict(latent: Tensor, timestep: number | readonly number[], context: Tensor): Promise<Tensor>;
+  /** The same, plus the cross-attention maps [B, h·w, L] averaged over heads and layers. */
+  predictWithAttention(latent: Tensor, timestep: number | readonly number[], context: Tensor): Promise<{ out: Tensor; attention: Tensor }>;
   /** Channels of the U-Net input (4, or 9 for inpainting checkpoints). */
   readonly inChannels: number;
 }
