@@ -2,6 +2,7 @@
 import { InputError } from "../errors.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { type Txt2ImgDefaults, type Txt2ImgParams, type Txt2ImgResult, txt2img } from "./txt2img.js";
+import { type Img2ImgParams, img2img } from "./img2img.js";
 import type { Components, Tensor } from "./types.js";
 
 /** What sdts found out about a model. */
@@ -61,6 +62,11 @@ export class Model {
   /** Text to image. */
   txt2img(params: Txt2ImgParams): Promise<Txt2ImgResult> {
     return txt2img(this.live(), params, this.defaults);
+  }
+
+  /** Image to image: redraw `image` with `strength` (0 keeps it, 1 ignores it). */
+  img2img(params: Img2ImgParams): Promise<Txt2ImgResult> {
+    return img2img(this.live(), params, this.defaults);
   }
 
   /** Releases every onnxruntime session; the model cannot be used afterwards. */

@@ -37,9 +37,18 @@ class PerImageNoise implements NoiseSource {
  * for the whole batch (diffusers).
  */
 export function batchNoise(shape: readonly number[], seed: number, mode: "per-image" | "batch"): { noise: Tensor; rng: NoiseSource; seeds: number[] } {
-  const batch = shape[0] ?? 1;
+  const { rng, seeds } = noiseSource(shape[0] ?? 1, seed, mode);
+  return { noise: draw(rng, shape), rng, seeds };
+}
+
+/** The generator(s) of a batch: one per image (seed + i) or one for all. */
+export function noiseSource(batch: number, seed: number, mode: "per-image" | "batch"): { rng: NoiseSource; seeds: number[] } {
   const seeds = Array.from({ length: batch }, (_, i) => seed + i);
   const rng: NoiseSource = mode === "batch" || batch === 1 ? new TorchGenerator(seed) : new PerImageNoise(seeds.map((s) => new TorchGenerator(s)));
-  const noise = rng.randn(shape);
-  return { noise: { data: noise.data, shape: [...shape] }, rng, seeds };
+  return { rng, seeds };
+}
+
+/** The next normal draw of `shape` from a source. */
+export function draw(rng: NoiseSource, shape: readonly number[]): Tensor {
+  return { data: rng.randn(shape).data, shape: [...shape] };
 }

@@ -1,7 +1,6 @@
 /** Text to image: encode the prompt, denoise seeded noise with classifier-free guidance, decode. */
 import { InputError } from "../errors.js";
-import { encodePng, tensorToRgb } from "../io/image.js";
-import { formatInfotext } from "./infotext.js";
+import { renderImages } from "./output.js";
 import { type Denoised, denoise } from "./denoise.js";
 import { batchNoise, resolveSeed } from "./noise.js";
 import { encodePrompts } from "./prompt.js";
@@ -57,6 +56,8 @@ export interface Txt2ImgInfo {
   batchSize: number;
   model: string;
   infotexts: string[];
+  /** img2img and inpainting: how much of the image was redrawn. */
+  denoisingStrength?: number;
 }
 
 /** Defaults for a model: SD's 512² unless the model says otherwise. */
@@ -107,21 +108,18 @@ export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2Img
     ...(ex ? { onAttention: (_i: number, maps: Tensor) => ex.addAttention(maps) } : {}),
     ...(p.signal ? { signal: p.signal } : {}),
   });
-  // 5. decode
+  // 5. decode, and encode PNGs with their infotext
   const latents = final.latents;
-  const image = await c.vae.decode(scaleTensor(latents, 1 / c.vae.scalingFactor));
-  // 6. encode PNGs with their infotext
-  const infotexts = seeds.map((s) =>
-    formatInfotext(prompt, negativePrompt, { Steps: steps, Sampler: sampler, "CFG scale": cfgScale, Seed: s, Size: `${width}x${height}`, Model: c.name }),
-  );
-  const images: Uint8Array[] = [];
-  for (let i = 0; i < batch; i++) images.push(await encodePng(tensorToRgb(image.data, image.shape, i), width, height, infotexts[i]));
+  const { images, infotexts } = await renderImages(c, latents, { prompt, negativePrompt }, seeds, (s) => ({
+    Steps: steps,
+    Sampler: sampler,
+    "CFG scale": cfgScale,
+    Seed: s,
+    Size: `${width}x${height}`,
+    Model: c.name,
+  }));
   const info: Txt2ImgInfo = { prompt, negativePrompt, steps, cfgScale, sampler, seed: seeds[0] ?? seed, seeds, width, height, batchSize: batch, model: c.name, infotexts };
   const explain = ex ? await ex.finish(c.tokenizer, prompt) : undefined;
   return { images, seeds, latents, info, ...(explain ? { explain } : {}) };
 }
 
-/** x · k, as a new tensor. */
-export function scaleTensor(x: Tensor, k: number): Tensor {
-  return { data: x.data.map((v) => v * k), shape: [...x.shape] };
-}
