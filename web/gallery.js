@@ -1,0 +1,120 @@
+// @ts-check
+/** The gallery of past images and the details sheet (parameters, download, "use these settings"). */
+import { getGallery } from "./api.js";
+import { byId, h, pixelateIfSmall } from "./dom.js";
+
+/** @typedef {import("./api.js").GalleryItem} GalleryItem */
+/** @typedef {import("./api.js").GenParams} GenParams */
+
+const PAGE = 24;
+
+/** Lists past images, newest first, a page at a time. */
+export class Gallery {
+  /**
+   * @param {{ onUse: (p: GenParams) => void, onError: (e: unknown) => void }} hooks
+   */
+  constructor(hooks) {
+    this.hooks = hooks;
+    this.list = byId("gallery", HTMLUListElement);
+    this.emptyNote = byId("gallery-empty");
+    this.more = byId("gallery-more", HTMLButtonElement);
+    this.dialog = byId("details", HTMLDialogElement);
+    /** @type {GalleryItem[]} */
+    this.items = [];
+    /** @type {GalleryItem | null} */
+    this.current = null;
+    byId("gallery-refresh").addEventListener("click", () => void this.refresh());
+    this.more.addEventListener("click", () => void this.loadMore());
+    byId("details-use").addEventListener("click", () => {
+      if (this.current) this.hooks.onUse(this.current.params);
+      this.dialog.close();
+    });
+    // A click on the backdrop (outside the sheet) closes it.
+    this.dialog.addEventListener("click", (ev) => {
+      if (ev.target === this.dialog) this.dialog.close();
+    });
+  }
+
+  /** Reloads the first page. */
+  async refresh() {
+    try {
+      const { items } = await getGallery({ limit: PAGE });
+      this.items = items;
+      this.list.replaceChildren(...items.map((it) => this.thumb(it)));
+      this.more.hidden = items.length < PAGE;
+    } catch (e) {
+      this.hooks.onError(e);
+    }
+    this.emptyNote.hidden = this.items.length > 0;
+  }
+
+  async loadMore() {
+    const last = this.items[this.items.length - 1];
+    if (!last) return this.refresh();
+    this.more.disabled = true;
+    try {
+      const { items } = await getGallery({ limit: PAGE, before: last.createdAt });
+      const seen = new Set(this.items.map((it) => it.url));
+      const fresh = items.filter((it) => !seen.has(it.url));
+      this.items.push(...fresh);
+      this.list.append(...fresh.map((it) => this.thumb(it)));
+      this.more.hidden = items.length < PAGE || fresh.length === 0;
+    } catch (e) {
+      this.hooks.onError(e);
+    } finally {
+      this.more.disabled = false;
+    }
+  }
+
+  /** @param {GalleryItem} it */
+  thumb(it) {
+    const prompt = it.params?.prompt ?? "";
+    const img = h("img", { src: it.url, alt: "", loading: "lazy", decoding: "async" });
+    pixelateIfSmall(img);
+    const b = h(
+      "button",
+      { type: "button", "aria-label": `Open details: ${prompt || "(empty prompt)"}, seed ${it.seed}` },
+      img,
+      h("span", { class: "caption", "aria-hidden": "true" }, prompt || "(empty prompt)"),
+    );
+    b.addEventListener("click", () => this.open(it));
+    return h("li", {}, b);
+  }
+
+  /** Opens the details sheet for an item. @param {GalleryItem} it */
+  open(it) {
+    this.current = it;
+    const p = it.params ?? /** @type {Partial<GenParams>} */ ({});
+    const img = byId("details-image", HTMLImageElement);
+    img.src = it.url;
+    img.alt = `Image for: ${p.prompt || "(empty prompt)"}`;
+    pixelateIfSmall(img);
+    byId("details-prompt").textContent = p.prompt || "(empty prompt)";
+    const neg = byId("details-negative");
+    neg.textContent = p.negativePrompt ? `Negative: ${p.negativePrompt}` : "";
+    neg.hidden = !p.negativePrompt;
+    /** @type {[string, unknown][]} */
+    const rows = [
+      ["Sampler", p.sampler],
+      ["Steps", p.steps],
+      ["CFG scale", p.cfgScale],
+      ["Seed", it.seed ?? p.seed],
+      ["Size", p.width && p.height ? `${p.width} × ${p.height}` : undefined],
+      ["Created", formatDate(it.createdAt)],
+    ];
+    byId("details-params").replaceChildren(
+      ...rows.filter(([, v]) => v !== undefined && v !== "").flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]),
+    );
+    const dl = byId("details-download", HTMLAnchorElement);
+    dl.href = it.url;
+    dl.download = `sdts-${it.seed}.png`;
+    if (!this.dialog.open) this.dialog.showModal();
+  }
+}
+
+/** @param {string | number | undefined} t ISO string or epoch ms */
+function formatDate(t) {
+  if (t === undefined) return undefined;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}

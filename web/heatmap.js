@@ -1,0 +1,58 @@
+// @ts-check
+/** Paints a cross-attention map (h·w values in [0, 1]) onto a canvas with a perceptual colour map. */
+
+/** Stops of an inferno-like map: dark violet → red → amber → pale yellow (reads in colour-blind vision too). */
+const STOPS = [
+  [0.0, [12, 7, 38]],
+  [0.25, [87, 16, 110]],
+  [0.5, [188, 55, 84]],
+  [0.75, [249, 142, 9]],
+  [1.0, [252, 255, 164]],
+];
+
+/**
+ * RGB of value v in [0, 1].
+ * @param {number} v
+ * @returns {[number, number, number]}
+ */
+export function colormap(v) {
+  const x = Math.min(1, Math.max(0, Number.isFinite(v) ? v : 0));
+  for (let i = 1; i < STOPS.length; i++) {
+    const [p1, c1] = /** @type {[number, number[]]} */ (STOPS[i]);
+    if (x <= p1) {
+      const [p0, c0] = /** @type {[number, number[]]} */ (STOPS[i - 1]);
+      const t = (x - p0) / (p1 - p0);
+      return /** @type {[number, number, number]} */ (c0.map((c, k) => Math.round(c + ((c1[k] ?? c) - c) * t)));
+    }
+  }
+  return [252, 255, 164];
+}
+
+/**
+ * Draws a map at its own resolution; CSS scales the canvas up smoothly over the image.
+ * Low values stay slightly see-through dark so the attended region stands out without hiding the picture.
+ * @param {HTMLCanvasElement} canvas
+ * @param {{ width: number, height: number, data: ArrayLike<number> }} map
+ * @param {{ alphaFloor?: number }} [opts]
+ */
+export function drawHeatmap(canvas, map, opts = {}) {
+  const { width, height, data } = map;
+  if (!(width > 0 && height > 0) || data.length < width * height) return false;
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  if (!ctx) return false;
+  const img = ctx.createImageData(width, height);
+  const floor = opts.alphaFloor ?? 0.18;
+  for (let i = 0; i < width * height; i++) {
+    const v = Number(data[i]);
+    const [r, g, b] = colormap(v);
+    const o = i * 4;
+    img.data[o] = r;
+    img.data[o + 1] = g;
+    img.data[o + 2] = b;
+    img.data[o + 3] = Math.round(255 * (floor + (1 - floor) * Math.min(1, Math.max(0, v || 0))));
+  }
+  ctx.putImageData(img, 0, 0);
+  return true;
+}
