@@ -26,6 +26,10 @@ export { loadModel, inspectModel, type LoadModelOptions } from "./pipelines/load
 export { Model, type ModelInfo } from "./pipelines/model.js";
 export type { Tensor, ProgressInfo } from "./pipelines/types.js";
 export type { Txt2ImgParams, Txt2ImgResult, Txt2ImgInfo } from "./pipelines/txt2img.js";
+export type { Img2ImgParams } from "./pipelines/img2img.js";
+export type { InpaintParams, InpaintFill } from "./pipelines/inpaint.js";
+export type { InpaintModeParams } from "./pipelines/inpaint-modes.js";
+export type { Outpaint } from "./pipelines/outpaint.js";
 export { loadTokenizer } from "./pipelines/load-tokenizer.js";
 export { ClipTokenizer } from "./models/clip/tokenizer.js";
 export { randn, TorchGenerator } from "./schedulers/torch-random.js";

@@ -26,7 +26,8 @@ export class Gallery {
     byId("gallery-refresh").addEventListener("click", () => void this.refresh());
     this.more.addEventListener("click", () => void this.loadMore());
     byId("details-use").addEventListener("click", () => {
-      if (this.current) this.hooks.onUse(this.current.params);
+      // The image's own seed, not the request's −1, so the settings make this very image again.
+      if (this.current) this.hooks.onUse({ ...this.current.params, seed: this.current.seed });
       this.dialog.close();
     });
     // A click on the backdrop (outside the sheet) closes it.

@@ -8,6 +8,8 @@ const main = defineCommand({
   meta: { name: "sdts", version: VERSION, description: "Stable Diffusion in TypeScript" },
   subCommands: {
     generate: () => import("./commands/generate.js").then((m) => m.default),
+    img2img: () => import("./commands/img2img.js").then((m) => m.default),
+    inpaint: () => import("./commands/inpaint.js").then((m) => m.default),
     info: () => import("./commands/info.js").then((m) => m.default),
   },
 });

@@ -3,7 +3,7 @@ import { InputError } from "../errors.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { type Txt2ImgDefaults, type Txt2ImgParams, type Txt2ImgResult, txt2img } from "./txt2img.js";
 import { type Img2ImgParams, img2img } from "./img2img.js";
-import { type InpaintParams, inpaint } from "./inpaint.js";
+import { type InpaintModeParams, inpaintModes } from "./inpaint-modes.js";
 import type { Components, Tensor } from "./types.js";
 
 /** What sdts found out about a model. */
@@ -70,9 +70,9 @@ export class Model {
     return img2img(this.live(), params, this.defaults);
   }
 
-  /** Inpainting: redraw the white part of `mask` (9-channel inpainting checkpoints or any 4-channel model). */
-  inpaint(params: InpaintParams): Promise<Txt2ImgResult> {
-    return inpaint(this.live(), params, this.defaults);
+  /** Inpainting: redraw the white part of `mask` (9-channel inpainting checkpoints or any 4-channel model); also only-masked mode and outpainting. */
+  inpaint(params: InpaintModeParams): Promise<Txt2ImgResult> {
+    return inpaintModes(this.live(), params, this.defaults);
   }
 
   /** Releases every onnxruntime session; the model cannot be used afterwards. */

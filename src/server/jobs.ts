@@ -1,0 +1,308 @@
+/**
+ * The job queue: FIFO, one job at a time on the one worker (as A1111 and ComfyUI run one
+ * generation per model). A full queue is a 503 with Retry-After; a queued job can be
+ * cancelled outright, a running one stops after its current step. Model loads go through the
+ * same queue, so a switch never lands in the middle of a generation.
+ */
+import { EventEmitter } from "node:events";
+import { randomBytes } from "node:crypto";
+import { HttpError } from "./http.js";
+import type { GalleryItem, Outputs } from "./outputs.js";
+import type { LoadedModel, RunParams, RunResult } from "./protocol.js";
+import { type GenerationWorker, type RunProgress, WorkerError } from "./worker-client.js";
+
+/** Where a job is in its life. */
+export type JobState = "queued" | "running" | "done" | "error" | "cancelled";
+
+/** What a job reports to its listeners. */
+export type JobEvent =
+  | { readonly type: "queued"; readonly position: number }
+  | { readonly type: "start"; readonly total: number }
+  | { readonly type: "progress"; readonly step: number; readonly total: number; readonly preview?: Uint8Array }
+  | { readonly type: "done" }
+  | { readonly type: "error"; readonly error: HttpError }
+  | { readonly type: "cancelled" };
+
+/** What to do: generate (one worker run per entry of `runs`; A1111's n_iter) or load a model. */
+export type JobSpec = { readonly kind: "txt2img"; readonly runs: readonly RunParams[]; readonly save: boolean } | { readonly kind: "load"; readonly source: string };
+
+/** One queued or finished job. */
+export class Job {
+  readonly id = randomBytes(8).toString("hex");
+  readonly createdAt = Date.now();
+  state: JobState = "queued";
+  startedAt = 0;
+  finishedAt = 0;
+  /** Which run of `runs` is going, its step (monotone) and the sampler's step count. */
+  runIndex = 0;
+  step = 0;
+  total = 0;
+  preview: Uint8Array | undefined;
+  readonly results: RunResult[] = [];
+  readonly saved: GalleryItem[] = [];
+  loaded: LoadedModel | undefined;
+  error: HttpError | undefined;
+  /** A1111 state flags: interrupted (stop the job), skipped (a run was skipped). */
+  interrupted = false;
+  skipped = false;
+  /** Open event streams watching this job. */
+  listeners = 0;
+  /** How the running job was asked to stop, if it was. */
+  stop: "cancel" | "interrupt" | "skip" | undefined;
+  /** The worker request of the current run. */
+  seq = 0;
+  /** Resolves when the job is done, failed or cancelled. */
+  readonly finished: Promise<Job>;
+  private settle!: (j: Job) => void;
+  private readonly events = new EventEmitter();
+
+  constructor(readonly spec: JobSpec) {
+    this.finished = new Promise((r) => (this.settle = r));
+    this.events.setMaxListeners(0);
+  }
+
+  /** True once done, failed or cancelled. */
+  get terminal(): boolean {
+    return this.state === "done" || this.state === "error" || this.state === "cancelled";
+  }
+
+  /** Listens to this job's events; returns the unsubscribe function. */
+  subscribe(fn: (e: JobEvent) => void): () => void {
+    this.events.on("event", fn);
+    return () => this.events.off("event", fn);
+  }
+
+  /** Sends an event to every listener. */
+  emit(e: JobEvent): void {
+    this.events.emit("event", e);
+  }
+
+  /** Ends the job; emits its last event. */
+  end(state: "done" | "cancelled" | "error", error?: HttpError): void {
+    if (this.terminal) return;
+    this.state = state;
+    this.finishedAt = Date.now();
+    if (error) this.error = error;
+    this.emit(state === "error" && error ? { type: "error", error } : state === "done" ? { type: "done" } : { type: "cancelled" });
+    this.settle(this);
+  }
+}
+
+/** Queue settings. */
+export interface QueueOptions {
+  /** Jobs that may wait behind the running one before new ones get 503. */
+  readonly queueLimit: number;
+  /** Preview every n sampler steps (0: none); A1111's show_progress_every_n_steps. */
+  previewEvery: number;
+  readonly provider: string;
+  readonly outputs: Outputs;
+}
+
+const KEEP_FINISHED = 64;
+
+/** The FIFO of jobs in front of the generation worker. */
+export class JobQueue {
+  private readonly waiting: Job[] = [];
+  private readonly jobs = new Map<string, Job>();
+  private readonly durations: number[] = [];
+  private closed = false;
+  /** The running job, and the last generation started (A1111's progress state outlives the job). */
+  current: Job | undefined;
+  lastStarted: Job | undefined;
+  /** The loaded model, or why there is none. */
+  model: LoadedModel | undefined;
+  modelError = "no model is loaded; start the server with --model <file.safetensors | diffusers folder>, or POST /sdapi/v1/options {\"sd_model_checkpoint\": \"<path or listed model>\"}";
+
+  constructor(
+    private readonly worker: GenerationWorker,
+    readonly opts: QueueOptions,
+  ) {}
+
+  /** Queues a job; a generation gets 503 when the queue is full or no model is (being) loaded. */
+  submit(spec: JobSpec): Job {
+    if (this.closed) throw new HttpError(503, "shutting_down", "the server is shutting down");
+    if (spec.kind === "txt2img") {
+      const waitingGen = this.waiting.filter((j) => j.spec.kind === "txt2img").length;
+      if (waitingGen >= this.opts.queueLimit) {
+        const secs = this.retryAfter();
+        throw new HttpError(503, "queue_full", `the queue is full (${waitingGen} jobs waiting, limit ${this.opts.queueLimit}); retry in about ${secs} s`, undefined, { "retry-after": String(secs) });
+      }
+      if (this.model === undefined && !this.loadPending()) throw new HttpError(503, "no_model", this.modelError);
+    }
+    const job = new Job(spec);
+    this.jobs.set(job.id, job);
+    this.waiting.push(job);
+    this.pump();
+    return job;
+  }
+
+  /** A job by id (finished ones are kept for a while). */
+  get(id: string): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  /** Jobs ahead of this one, counting the running one; 0 when it runs. */
+  position(job: Job): number {
+    const i = this.waiting.indexOf(job);
+    return i < 0 ? 0 : i + 1;
+  }
+
+  /** Jobs waiting (not counting the running one). */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Cancels a job: a queued one at once, a running one after its current step. */
+  cancel(id: string): Job | undefined {
+    const job = this.jobs.get(id);
+    if (job === undefined || job.terminal) return job;
+    if (job.state === "queued") {
+      this.waiting.splice(this.waiting.indexOf(job), 1);
+      job.end("cancelled");
+      this.announcePositions();
+    } else if (job.spec.kind === "txt2img") this.stop(job, "cancel");
+    return job;
+  }
+
+  /** A1111 interrupt: stops the running generation; its finished images are kept. */
+  interrupt(): void {
+    const job = this.current;
+    if (job?.spec.kind !== "txt2img") return;
+    job.interrupted = true;
+    this.stop(job, "interrupt");
+  }
+
+  /** A1111 skip: stops the current run of the running job and goes on with the next. */
+  skip(): void {
+    const job = this.current;
+    if (job?.spec.kind === "txt2img") this.stop(job, "skip");
+  }
+
+  /** Seconds a client should wait before retrying: the queue's length times the recent mean job time. */
+  retryAfter(): number {
+    const mean = this.durations.length === 0 ? 5000 : this.durations.reduce((a, b) => a + b, 0) / this.durations.length;
+    return Math.min(3600, Math.max(1, Math.ceil(((this.waiting.length + 1) * mean) / 1000)));
+  }
+
+  /** Cancels everything and stops the worker. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.waiting.splice(0)) job.end("cancelled");
+    if (this.current) this.stop(this.current, "cancel");
+    await this.worker.close();
+  }
+
+  private loadPending(): boolean {
+    return this.waiting.some((j) => j.spec.kind === "load") || this.current?.spec.kind === "load";
+  }
+
+  private stop(job: Job, how: "cancel" | "interrupt" | "skip"): void {
+    if (job.stop !== "cancel" && job.stop !== "interrupt") job.stop = how;
+    if (job.seq !== 0) this.worker.cancel(job.seq);
+  }
+
+  private announcePositions(): void {
+    this.waiting.forEach((j, i) => j.emit({ type: "queued", position: i + 1 }));
+  }
+
+  private pump(): void {
+    if (this.current !== undefined || this.closed) return;
+    const job = this.waiting.shift();
+    if (job === undefined) return;
+    this.current = job;
+    this.announcePositions();
+    void this.execute(job).finally(() => {
+      this.current = undefined;
+      this.prune();
+      this.pump();
+    });
+  }
+
+  private async execute(job: Job): Promise<void> {
+    job.state = "running";
+    job.startedAt = Date.now();
+    try {
+      if (job.spec.kind === "load") await this.executeLoad(job, job.spec.source);
+      else await this.executeRuns(job, job.spec.runs, job.spec.save);
+    } catch (e) {
+      job.end("error", e instanceof HttpError ? e : new HttpError(500, "internal", e instanceof Error ? e.message : String(e)));
+    }
+  }
+
+  private async executeLoad(job: Job, source: string): Promise<void> {
+    try {
+      const m = await this.worker.load(source, this.opts.provider);
+      this.model = m;
+      job.loaded = m;
+      job.end("done");
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (this.model === undefined) this.modelError = `no model is loaded: ${msg}`;
+      const userError = e instanceof WorkerError && e.errorName !== "WorkerCrash" && e.errorName !== "InternalError";
+      throw new HttpError(userError ? 422 : 500, "model_load_failed", `cannot load ${source}: ${msg}`, "sd_model_checkpoint");
+    }
+  }
+
+  private async executeRuns(job: Job, runs: readonly RunParams[], save: boolean): Promise<void> {
+    if (this.model === undefined) throw new HttpError(503, "no_model", this.modelError);
+    this.lastStarted = job;
+    job.emit({ type: "start", total: runs[0]?.steps ?? 0 });
+    for (const [i, params] of runs.entries()) {
+      if (job.stop === "cancel" || job.stop === "interrupt") break;
+      job.runIndex = i;
+      job.step = 0;
+      job.total = params.steps;
+      const res = await this.worker
+        .run(
+          params,
+          this.opts.previewEvery,
+          (p) => this.progress(job, p),
+          (seq) => {
+            job.seq = seq;
+            if (job.stop !== undefined) this.worker.cancel(seq);
+          },
+        )
+        .catch((e: unknown) => {
+          throw runError(e);
+        });
+      job.seq = 0;
+      if (res === "cancelled") {
+        if (job.stop !== "skip") break;
+        job.stop = undefined;
+        job.skipped = true;
+        continue;
+      }
+      job.results.push(res);
+      if (save) job.saved.push(...(await this.opts.outputs.save(res)));
+    }
+    this.durations.push(Date.now() - job.startedAt);
+    if (this.durations.length > 10) this.durations.shift();
+    job.end(job.stop === "cancel" || job.stop === "interrupt" ? "cancelled" : "done");
+  }
+
+  private progress(job: Job, p: RunProgress): void {
+    job.step = Math.max(job.step, p.step);
+    job.total = p.total;
+    if (p.preview) job.preview = p.preview;
+    job.emit({ type: "progress", step: job.step, total: job.total, ...(p.preview ? { preview: p.preview } : {}) });
+  }
+
+  private prune(): void {
+    let finished = [...this.jobs.values()].filter((j) => j.terminal).length;
+    for (const [id, j] of this.jobs) {
+      if (finished <= KEEP_FINISHED) break;
+      if (j.terminal) {
+        this.jobs.delete(id);
+        finished--;
+      }
+    }
+  }
+}
+
+/** A failed run as an HTTP error: bad input 422, no model 503, anything else 500. */
+function runError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  if (e instanceof WorkerError && e.errorName === "InputError") return new HttpError(422, "invalid_param", e.message);
+  if (e instanceof WorkerError && e.errorName === "CheckpointError") return new HttpError(503, "no_model", e.message);
+  return new HttpError(500, "generation_failed", `generation failed: ${e instanceof Error ? e.message : String(e)}`);
+}

@@ -1,0 +1,40 @@
+/** Only-masked inpainting and outpainting keep what they should and change what they should. */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeImage } from "../../../src/io/image.js";
+import { loadModel } from "../../../src/pipelines/load-model.js";
+import type { Model } from "../../../src/pipelines/model.js";
+
+const G = process.env.SDTS_GOLDEN ?? "/work/shared/golden";
+const png = new Uint8Array(readFileSync(join(G, "edit/inputs/test_pattern.png")));
+const mask = new Uint8Array(readFileSync(join(G, "edit/inputs/mask.png")));
+let model: Model;
+before(async () => {
+  model = await loadModel(join(G, "tiny-pipeline"));
+});
+after(async () => {
+  await model.dispose();
+});
+
+test("outpaint: the canvas grows by the requested border and the result has the new size", async () => {
+  const res = await model.inpaint({ image: png, outpaint: { left: 16, right: 16 }, prompt: "sky", steps: 3, seed: 1, maskBlur: 0 });
+  const out = await decodeImage(res.images[0] ?? new Uint8Array());
+  assert.deepEqual([out.width, out.height], [96, 64]);
+  assert.deepEqual([res.info.width, res.info.height], [96, 64]);
+});
+
+test("only-masked: output has the input's size; far from the mask the pixels are the input's exactly", async () => {
+  const res = await model.inpaint({ image: png, mask, onlyMasked: true, onlyMaskedPadding: 4, width: 64, height: 64, prompt: "a flower", steps: 3, seed: 2, maskBlur: 2 });
+  const out = await decodeImage(res.images[0] ?? new Uint8Array());
+  const src = await decodeImage(png);
+  assert.deepEqual([out.width, out.height], [64, 64]);
+  // pixel (60, 2): far outside both mask shapes, so the soft mask is 0 there
+  const i = (2 * 64 + 60) * 3;
+  assert.deepEqual([...out.rgb.subarray(i, i + 3)], [...src.rgb.subarray(i, i + 3)]);
+});
+
+test("an empty mask is refused in only-masked mode", async () => {
+  await assert.rejects(model.inpaint({ image: png, mask: { data: new Float32Array(64 * 64), shape: [1, 1, 64, 64] }, onlyMasked: true, prompt: "x", steps: 2 }), /mask is empty/);
+});
