@@ -30,6 +30,8 @@ export type { Img2ImgParams } from "./pipelines/img2img.js";
 export type { InpaintParams, InpaintFill } from "./pipelines/inpaint.js";
 export type { InpaintModeParams } from "./pipelines/inpaint-modes.js";
 export type { Outpaint } from "./pipelines/outpaint.js";
+export { HIRES_UPSCALERS, type HiresParams } from "./pipelines/hires.js";
+export { resizeLatents } from "./pipelines/latent-resize.js";
 export { loadTokenizer } from "./pipelines/load-tokenizer.js";
 export { ClipTokenizer } from "./models/clip/tokenizer.js";
 export { randn, TorchGenerator } from "./schedulers/torch-random.js";

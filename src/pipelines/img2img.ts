@@ -17,6 +17,8 @@ import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps 
 /** Parameters of img2img: txt2img's plus the image, the strength and the resize mode. */
 export interface Img2ImgParams extends Omit<Txt2ImgParams, "latents" | "explain"> {
   image: ImageInput;
+  /** Start from these (scaled) latents [batch, C, h, w] instead of encoding `image` (the hires fix's latent upscalers). */
+  initLatents?: Tensor;
   /** 0 = keep the image (VAE round trip), 1 = ignore it. Default 0.75 (A1111's denoising strength). */
   strength?: number;
   resizeMode?: "just-resize" | "crop-and-resize" | "resize-and-fill" | 0 | 1 | 2;
@@ -52,13 +54,15 @@ export async function img2img(c: Components, p: Img2ImgParams, defaults: Txt2Img
   if (!(p.image instanceof Uint8Array) && !(typeof p.image === "object" && p.image !== null && "data" in p.image)) {
     throw new InputError("image must be PNG/JPEG/WebP bytes or a [1, 3, H, W] tensor in [-1, 1]");
   }
-  const natural = await imageSize(p.image);
+  const natural = p.initLatents
+    ? { width: (p.initLatents.shape[3] ?? 0) * c.vae.downscale, height: (p.initLatents.shape[2] ?? 0) * c.vae.downscale }
+    : await imageSize(p.image);
   const width = checkSize(p.width ?? natural.width, "width", c.vae.downscale);
   const height = checkSize(p.height ?? natural.height, "height", c.vae.downscale);
   const batch = checkBatch(p.batchSize ?? 1);
   const seed = resolveSeed(p.seed);
   if (c.unet.inChannels !== c.vae.latentChannels) throw new InputError("this is an inpainting checkpoint; use inpaint (with a mask) for img2img on it");
-  const image = await loadImage(p.image, width, height, resizeMode);
+  const image = p.initLatents ? undefined : await loadImage(p.image, width, height, resizeMode);
   // 2. encode the prompt
   const guided = cfgScale > 1;
   const context = await encodePrompts(c, prompt, negativePrompt, batch, guided);
@@ -67,7 +71,10 @@ export async function img2img(c: Components, p: Img2ImgParams, defaults: Txt2Img
   const start = startIndexForStrength(schedule, strength);
   const shape = [batch, c.vae.latentChannels, height / c.vae.downscale, width / c.vae.downscale];
   const { rng, seeds } = noiseSource(batch, seed, p.noise ?? "per-image");
-  const init = await encodeSampled(c, image, draw(rng, shape));
+  if (p.initLatents && p.initLatents.shape.join() !== shape.join()) {
+    throw new InputError(`initLatents must have shape [${shape.join(", ")}] (got [${p.initLatents.shape.join(", ")}])`);
+  }
+  const init = image ? await encodeSampled(c, image, draw(rng, shape)) : (p.initLatents as Tensor);
   let latents: Tensor = init;
   if (start < schedule.calls) {
     const noise = draw(rng, shape);

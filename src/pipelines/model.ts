@@ -3,6 +3,7 @@ import { InputError } from "../errors.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { type Txt2ImgDefaults, type Txt2ImgParams, type Txt2ImgResult, txt2img } from "./txt2img.js";
 import { type Img2ImgParams, img2img } from "./img2img.js";
+import { type HiresParams, txt2imgHires } from "./hires.js";
 import { type InpaintModeParams, inpaintModes } from "./inpaint-modes.js";
 import type { Components, Tensor } from "./types.js";
 
@@ -60,9 +61,10 @@ export class Model {
     return this.defaults;
   }
 
-  /** Text to image. */
-  txt2img(params: Txt2ImgParams): Promise<Txt2ImgResult> {
-    return txt2img(this.live(), params, this.defaults);
+  /** Text to image; with `hires`, A1111's hires fix (upscale, then a second img2img pass). */
+  txt2img(params: Txt2ImgParams & { hires?: HiresParams }): Promise<Txt2ImgResult> {
+    const { hires, ...rest } = params;
+    return hires ? txt2imgHires(this.live(), rest, hires, this.defaults) : txt2img(this.live(), rest, this.defaults);
   }
 
   /** Image to image: redraw `image` with `strength` (0 keeps it, 1 ignores it). */

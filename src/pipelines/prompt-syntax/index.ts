@@ -1,0 +1,5 @@
+/** A1111 prompt syntax: attention weights, prompt editing, AND, long-prompt chunks, emphasis. */
+
+export { parsePromptAttention, type WeightedText } from "./attention.js";
+export { promptSchedules, type ScheduledText } from "./schedules.js";
+export { multicondSubprompts } from "./multicond.js";
