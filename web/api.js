@@ -5,27 +5,30 @@
  * @typedef {{ name: string, aliases: string[] }} SamplerEntry
  * @typedef {{ width: number, height: number, sampler: string, steps: number, cfgScale: number }} Defaults
  * @typedef {{ maxWidth: number, maxHeight: number, maxSteps: number, maxBatch: number }} Limits
- * @typedef {{ model: string, samplers: SamplerEntry[], defaults: Defaults, limits: Limits }} ServerInfo
+ * @typedef {{ model: string | null, modelError?: string | null, samplers: SamplerEntry[], defaults: Defaults, limits: Limits }} ServerInfo
  * @typedef {{ prompt: string, negativePrompt: string, steps: number, cfgScale: number, sampler: string,
  *   seed: number, width: number, height: number, batchSize: number }} GenParams
  * @typedef {{ url: string, seed: number, infotext: string }} JobImage
  * @typedef {{ token: string, index: number, width: number, height: number, data: number[] }} Heatmap
  * @typedef {{ tokens: string[], heatmaps: Heatmap[], filmstrip: string[] }} Explain
  * @typedef {{ images: JobImage[], info: Record<string, unknown>, explain?: Explain }} DoneEvent
- * @typedef {{ url: string, seed: number, infotext: string, params: GenParams, createdAt: string | number }} GalleryItem
+ * @typedef {{ url: string, file?: string, seed: number, infotext: string, params: Partial<GenParams>, createdAt: string }} GalleryItem
+ * @typedef {{ items: GalleryItem[], next?: string | null }} GalleryPage
  */
 
 /** An error the server answered with (or a failure to reach it), ready to show to a person. */
 export class ApiError extends Error {
   /**
    * @param {string} message
-   * @param {{ status?: number, code?: string, detail?: unknown, retryAfter?: number | null }} [extra]
+   * @param {{ status?: number, code?: string, field?: string, detail?: unknown, retryAfter?: number | null }} [extra]
    */
   constructor(message, extra = {}) {
     super(message);
     this.name = "ApiError";
     this.status = extra.status ?? 0;
     this.code = extra.code ?? "unknown";
+    /** The request field a 422 is about. */
+    this.field = extra.field;
     this.detail = extra.detail;
     this.retryAfter = extra.retryAfter ?? null;
   }
@@ -42,6 +45,7 @@ async function errorFrom(res) {
   let code = `http_${res.status}`;
   let message = `${res.status} ${res.statusText}`.trim();
   let detail;
+  let field;
   const text = await res.text().catch(() => "");
   try {
     const body = JSON.parse(text);
@@ -50,12 +54,13 @@ async function errorFrom(res) {
     else if (err && typeof err.message === "string") {
       message = err.message;
       if (typeof err.code === "string") code = err.code;
+      if (typeof err.field === "string") field = err.field;
     } else if (typeof body?.detail === "string") message = body.detail;
     detail = body?.detail;
   } catch {
     if (text.trim() !== "" && text.length < 400) message = text.trim();
   }
-  return new ApiError(message, { status: res.status, code, detail, retryAfter });
+  return new ApiError(message, { status: res.status, code, field, detail, retryAfter });
 }
 
 /**
@@ -103,9 +108,9 @@ export async function cancelJob(id) {
 }
 
 /**
- * One page of past images, newest first.
- * @param {{ limit?: number, before?: string | number }} [page]
- * @returns {Promise<{ items: GalleryItem[] }>}
+ * One page of past images, newest first; `before` is the `next` cursor of the page before.
+ * @param {{ limit?: number, before?: string }} [page]
+ * @returns {Promise<GalleryPage>}
  */
 export function getGallery(page = {}) {
   const q = new URLSearchParams();

@@ -90,7 +90,7 @@ function clearError() {
 function markFieldFrom(err) {
   /** @type {any} */
   const d = err.detail;
-  const candidates = [d?.field, d?.param, Array.isArray(d) ? d[0]?.loc?.at?.(-1) : undefined, /^(\w+)/.exec(err.message)?.[1]];
+  const candidates = [err.field, d?.field, d?.param, Array.isArray(d) ? d[0]?.loc?.at?.(-1) : undefined, /^(\w+)/.exec(err.message)?.[1]];
   const alias = /** @type {Record<string, string>} */ ({ sampler_name: "sampler", cfg_scale: "cfgScale", negative_prompt: "negativePrompt", batch_size: "batchSize" });
   for (const c of candidates) {
     if (typeof c !== "string") continue;
@@ -122,8 +122,6 @@ async function generate() {
   const j = { id: null, stream: null, cancelRequested: false, params, t0: performance.now(), step: 0, total: params.steps };
   job = j;
   setRunning(true);
-  stage.beginJob();
-  stage.fitTo(params.width, params.height);
   progress.queued(null);
   setStatus("busy", "Sending…");
   let sub;
@@ -139,6 +137,9 @@ async function generate() {
     return;
   }
   j.id = sub.id;
+  // Only now clear the last result: a refused request leaves it (and its explain view) in place.
+  stage.beginJob();
+  stage.fitTo(params.width, params.height);
   if (j.cancelRequested) {
     api.cancelJob(sub.id).catch(() => {});
     return finishCancelled(j);
@@ -220,24 +221,39 @@ async function cancel() {
 
 // ---------- start-up and shortcuts ----------
 
-/** Loads the model info; while the server can't be reached, tries again every few seconds. */
+/** Loads the model info; while the server can't be reached or the model is loading, asks again every few seconds. */
 async function connect() {
+  /** @type {import("./api.js").ServerInfo} */
+  let got;
   try {
-    info = await api.getInfo();
+    got = await api.getInfo();
   } catch (e) {
     setStatus("error", "Offline");
     modelEl.textContent = "no connection";
-    showError(e, e instanceof api.ApiError && e.code === "network" ? undefined : "Could not load the model");
+    showError(e, e instanceof api.ApiError && e.code === "network" ? undefined : "Could not load the model info");
     setTimeout(() => void connect(), 5000);
     return;
   }
-  clearError();
-  form.applyInfo(info);
-  modelEl.textContent = info.model;
-  modelEl.title = `Model: ${info.model}`;
-  setStatus("ready", "Ready");
-  setRunning(false);
-  void gallery.refresh();
+  const first = info === null;
+  if (first) form.applyInfo(got);
+  info = got;
+  setRunning(job !== null);
+  if (got.model === null && !got.modelError) {
+    // The server loads its model in the background; generating now would just wait for it.
+    modelEl.textContent = "loading model…";
+    setStatus("busy", "Loading model");
+    setTimeout(() => void connect(), 1500);
+  } else if (got.model === null) {
+    modelEl.textContent = "no model";
+    setStatus("error", "No model");
+    showError(new api.ApiError(got.modelError ?? "The server has no model loaded."), "No model loaded");
+  } else {
+    if (errorBox.dataset.code === "network") clearError();
+    modelEl.textContent = got.model;
+    modelEl.title = `Model: ${got.model}`;
+    setStatus("ready", "Ready");
+  }
+  if (first) void gallery.refresh();
 }
 
 form.form.addEventListener("submit", (ev) => {

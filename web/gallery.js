@@ -11,7 +11,7 @@ const PAGE = 24;
 /** Lists past images, newest first, a page at a time. */
 export class Gallery {
   /**
-   * @param {{ onUse: (p: GenParams) => void, onError: (e: unknown) => void }} hooks
+   * @param {{ onUse: (p: Partial<GenParams>) => void, onError: (e: unknown) => void }} hooks
    */
   constructor(hooks) {
     this.hooks = hooks;
@@ -23,6 +23,9 @@ export class Gallery {
     this.items = [];
     /** @type {GalleryItem | null} */
     this.current = null;
+    /** The server's cursor for the next page (a file name), or null at the end. */
+    /** @type {string | null} */
+    this.next = null;
     byId("gallery-refresh").addEventListener("click", () => void this.refresh());
     this.more.addEventListener("click", () => void this.loadMore());
     byId("details-use").addEventListener("click", () => {
@@ -39,10 +42,10 @@ export class Gallery {
   /** Reloads the first page. */
   async refresh() {
     try {
-      const { items } = await getGallery({ limit: PAGE });
-      this.items = items;
-      this.list.replaceChildren(...items.map((it) => this.thumb(it)));
-      this.more.hidden = items.length < PAGE;
+      const page = await getGallery({ limit: PAGE });
+      this.items = page.items;
+      this.list.replaceChildren(...page.items.map((it) => this.thumb(it)));
+      this.setNext(page);
     } catch (e) {
       this.hooks.onError(e);
     }
@@ -50,21 +53,31 @@ export class Gallery {
   }
 
   async loadMore() {
-    const last = this.items[this.items.length - 1];
-    if (!last) return this.refresh();
+    if (this.next === null) return this.refresh();
     this.more.disabled = true;
     try {
-      const { items } = await getGallery({ limit: PAGE, before: last.createdAt });
+      const page = await getGallery({ limit: PAGE, before: this.next });
       const seen = new Set(this.items.map((it) => it.url));
-      const fresh = items.filter((it) => !seen.has(it.url));
+      const fresh = page.items.filter((it) => !seen.has(it.url));
       this.items.push(...fresh);
       this.list.append(...fresh.map((it) => this.thumb(it)));
-      this.more.hidden = items.length < PAGE || fresh.length === 0;
+      this.setNext(page);
     } catch (e) {
       this.hooks.onError(e);
     } finally {
       this.more.disabled = false;
     }
+  }
+
+  /**
+   * Remembers where the next page starts: the server's `next`, else the last item's file name.
+   * @param {import("./api.js").GalleryPage} page
+   */
+  setNext(page) {
+    const last = page.items[page.items.length - 1];
+    const fallback = page.items.length === PAGE && last ? (last.file ?? decodeURIComponent(last.url.split("/").pop() ?? "")) : null;
+    this.next = page.next !== undefined ? page.next : fallback;
+    this.more.hidden = this.next === null;
   }
 
   /** @param {GalleryItem} it */

@@ -30,7 +30,8 @@ export function colormap(v) {
 
 /**
  * Draws a map at its own resolution; CSS scales the canvas up smoothly over the image.
- * Low values stay slightly see-through dark so the attended region stands out without hiding the picture.
+ * Every pixel gets colour (as attention-map overlays usually do), with more weight where attention
+ * is high, so the map reads at a glance and the picture still shows through where the word is absent.
  * @param {HTMLCanvasElement} canvas
  * @param {{ width: number, height: number, data: ArrayLike<number> }} map
  * @param {{ alphaFloor?: number }} [opts]
@@ -43,7 +44,7 @@ export function drawHeatmap(canvas, map, opts = {}) {
   const ctx = canvas.getContext("2d");
   if (!ctx) return false;
   const img = ctx.createImageData(width, height);
-  const floor = opts.alphaFloor ?? 0.18;
+  const floor = opts.alphaFloor ?? 0.45;
   for (let i = 0; i < width * height; i++) {
     const v = Number(data[i]);
     const [r, g, b] = colormap(v);

@@ -18,6 +18,7 @@ export class ProgressView {
   /** @param {number | null} position place in the queue (0 = next), or unknown */
   queued(position) {
     this.root.hidden = false;
+    this.root.classList.remove("finished");
     this.root.classList.add("queued");
     this.stepText.textContent =
       position === null ? "Sending…" : position > 0 ? `Waiting in the queue — ${position} ahead` : "Waiting for the model…";
@@ -28,7 +29,7 @@ export class ProgressView {
   /** @param {number} total */
   start(total) {
     this.root.hidden = false;
-    this.root.classList.remove("queued");
+    this.root.classList.remove("queued", "finished");
     this.t0 = 0;
     this.stepText.textContent = `Step 0 / ${total}`;
     this.etaText.textContent = "";
@@ -57,6 +58,7 @@ export class ProgressView {
   /** Leaves a final word in place of the bar: "Done in 3 s", "Cancelled at step 4 / 20". @param {string} text */
   finish(text) {
     this.root.classList.remove("queued");
+    this.root.classList.add("finished");
     this.stepText.textContent = text;
     this.etaText.textContent = "";
   }

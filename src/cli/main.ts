@@ -11,6 +11,7 @@ const main = defineCommand({
     img2img: () => import("./commands/img2img.js").then((m) => m.default),
     inpaint: () => import("./commands/inpaint.js").then((m) => m.default),
     info: () => import("./commands/info.js").then((m) => m.default),
+    serve: () => import("./commands/serve.js").then((m) => m.default),
   },
 });
 

@@ -36,6 +36,11 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
     vaeW.encoder,
     provider,
   );
+  // Strict loading up front: missing, unexpected and mis-shaped tensors are reported by loadModel.
+  clip.check([1, p.clip.maxPositions]);
+  unet.check([1, p.unet.inChannels, 8, 8, 77, 0]);
+  dec.check([1, p.vae.latentChannels, 8, 8]);
+  enc.check([1, 3, 8 * vaeScaleFactor(p.vae), 8 * vaeScaleFactor(p.vae)]);
   const encodeImage = async (image: Tensor) => {
     const g = await enc.get(image.shape);
     const out = await g.run({ image: hostF32(image) });

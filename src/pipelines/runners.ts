@@ -6,8 +6,8 @@ import { toHost } from "../graph/host.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { Provider } from "../runtime/providers.js";
 import { loadComponent } from "../models/component.js";
-import type { Scope } from "../nn/scope.js";
-import type { WeightMap } from "../models/weights.js";
+import { ParamRegistry, Scope } from "../nn/scope.js";
+import { type WeightMap, checkWeights } from "../models/weights.js";
 import type { Tensor } from "./types.js";
 
 /** Builds a component's graph for one input shape key. */
@@ -23,6 +23,13 @@ export class ShapeCache {
     private readonly provider: Provider,
     private readonly maxShapes = 4,
   ) {}
+
+  /** Checks the weights against the parameters the graph declares for `shapeKey`, without compiling (strict loading up front). */
+  check(shapeKey: readonly number[]): void {
+    const registry = new ParamRegistry();
+    this.build(Scope.root(registry), shapeKey);
+    checkWeights(this.name, registry.params, this.weights);
+  }
 
   /** The compiled graph for a shape key (compiled on first use). */
   get(shapeKey: readonly number[]): Promise<CompiledGraph> {

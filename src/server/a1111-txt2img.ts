@@ -1,8 +1,8 @@
 /**
  * A1111's txt2img request and response: field names and defaults as its
  * StableDiffusionProcessingTxt2Img and API model have them
- * (https://github.com/AUTOMATIC1111/stable-diffusion-webui/blob/82a973c04367123ae98bd9abdf80d9eda9b910e2/modules/processing.py,
- * modules/api/models.py). Width and height default to the loaded model's size (512 for SD 1.x,
+ * (https://github.com/AUTOMATIC1111/stable-diffusion-webui/blob/0027ce1f6e58c5f4279173e468a60aef420babfe/modules/processing.py,
+ * https://github.com/AUTOMATIC1111/stable-diffusion-webui/blob/008a8e7576387bc172f9ecd0384274dd19f9036b/modules/api/models.py). Width and height default to the loaded model's size (512 for SD 1.x,
  * as in A1111). A1111 features sdts lacks (hires fix, scripts, variation seeds) are refused
  * with a 422 rather than silently dropped; fields without effect here are echoed.
  */

@@ -192,6 +192,12 @@ export class JobQueue {
     await this.worker.close();
   }
 
+  /** Resolves once every model load queued so far has finished (so the model's defaults are known). */
+  async modelSettled(): Promise<void> {
+    const loads = [...(this.current ? [this.current] : []), ...this.waiting].filter((j) => j.spec.kind === "load");
+    await loads[loads.length - 1]?.finished;
+  }
+
   private loadPending(): boolean {
     return this.waiting.some((j) => j.spec.kind === "load") || this.current?.spec.kind === "load";
   }

@@ -14,8 +14,12 @@ export interface Limits {
   readonly maxBatch: number;
 }
 
-/** Default limits (A1111's UI slider maxima). */
-export const DEFAULT_LIMITS: Limits = { maxWidth: 2048, maxHeight: 2048, maxSteps: 150, maxBatch: 8 };
+/**
+ * Default limits: A1111's UI slider maxima for steps and batch; sizes stop at 1024, since
+ * attention memory grows with the square of the latent's pixel count (SD 1.x at 2048² wants
+ * tens of GB on CPU).
+ */
+export const DEFAULT_LIMITS: Limits = { maxWidth: 1024, maxHeight: 1024, maxSteps: 150, maxBatch: 8 };
 
 type Body = Readonly<Record<string, unknown>>;
 

@@ -1,4 +1,5 @@
 /** Messages between the HTTP thread and the generation worker (structured-clone safe). */
+import type { Explanation } from "../index.js";
 
 /** The generation parameters of one worker run: one txt2img call (a batch of images). */
 export interface RunParams {
@@ -23,11 +24,7 @@ export interface LoadedModel {
 }
 
 /** Explain data as the library returns it (cross-attention heatmaps and the per-step filmstrip). */
-export interface ExplainData {
-  readonly tokens: string[];
-  readonly heatmaps: { token: string; index: number; data: Float32Array; width: number; height: number }[];
-  readonly filmstrip: Uint8Array[];
-}
+export type ExplainData = Explanation;
 
 /** The outcome of one run. */
 export interface RunResult {

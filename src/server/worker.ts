@@ -8,18 +8,13 @@
  * posted "cancel" would only be read after the run ended. onProgress polls the flag instead.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import * as sdts from "../index.js";
-import { loadModel, type Model, type Txt2ImgParams } from "../index.js";
-import { CANCEL_SLOT, type ExplainData, type FromWorker, type RunParams, type RunResult, type ToWorker } from "./protocol.js";
+import { CheckpointError, loadModel, previewPng, type Model } from "../index.js";
+import { CANCEL_SLOT, type FromWorker, type RunParams, type ToWorker } from "./protocol.js";
 
 const port = parentPort;
 if (port === null) throw new Error("src/server/worker.ts must run in a worker thread");
 const flags = new Int32Array((workerData as { flags: SharedArrayBuffer }).flags);
 let model: Model | undefined;
-
-/** The library's cheap latent preview, where this build has one. */
-type PreviewFn = (latents: sdts.Tensor) => Uint8Array | Promise<Uint8Array>;
-const previewPng = (sdts as unknown as Record<string, unknown>)["previewPng"] as PreviewFn | undefined;
 
 function post(msg: FromWorker): void {
   port?.postMessage(msg);
@@ -39,9 +34,11 @@ async function load(seq: number, source: string, provider: string): Promise<void
 }
 
 async function run(seq: number, p: RunParams, previewEvery: number): Promise<void> {
-  if (model === undefined) throw new sdts.CheckpointError("no model is loaded");
+  if (model === undefined) throw new CheckpointError("no model is loaded");
   const controller = new AbortController();
-  const params: Txt2ImgParams & { explain?: boolean } = {
+  // Previews encode asynchronously; chaining the posts keeps progress messages in step order.
+  let posted: Promise<void> = Promise.resolve();
+  const res = await model.txt2img({
     prompt: p.prompt,
     negativePrompt: p.negativePrompt,
     steps: p.steps,
@@ -51,25 +48,22 @@ async function run(seq: number, p: RunParams, previewEvery: number): Promise<voi
     width: p.width,
     height: p.height,
     batchSize: p.batchSize,
+    explain: p.explain,
     signal: controller.signal,
     onProgress: (info) => {
       if (Atomics.load(flags, CANCEL_SLOT) === seq) controller.abort();
-      const wantPreview = previewPng !== undefined && previewEvery > 0 && (info.step % previewEvery === 0 || info.step === info.total);
-      if (!wantPreview) return post({ type: "progress", seq, step: info.step, total: info.total });
-      // A preview that fails must not fail the generation: report the step without it.
-      void Promise.resolve()
-        .then(() => previewPng(info.denoised ?? info.latents))
-        .then(
-          (preview) => post({ type: "progress", seq, step: info.step, total: info.total, preview }),
-          () => post({ type: "progress", seq, step: info.step, total: info.total }),
-        );
+      const { step, total } = info;
+      const wantPreview = previewEvery > 0 && (step % previewEvery === 0 || step === total);
+      // A preview that fails must not fail the generation: the step is reported without it.
+      const preview = wantPreview ? previewPng(info.denoised ?? info.latents).catch(() => undefined) : undefined;
+      posted = posted.then(async () => {
+        const png = await preview;
+        post({ type: "progress", seq, step, total, ...(png ? { preview: png } : {}) });
+      });
     },
-  };
-  if (p.explain) params.explain = true;
-  const res = await model.txt2img(params);
-  const explain = (res as { explain?: ExplainData }).explain;
-  const result: RunResult = { images: res.images, seeds: res.seeds, info: res.info, ...(explain ? { explain } : {}) };
-  post({ type: "done", seq, result });
+  });
+  await posted;
+  post({ type: "done", seq, result: { images: res.images, seeds: res.seeds, info: res.info, ...(res.explain ? { explain: res.explain } : {}) } });
 }
 
 port.on("message", (msg: ToWorker) => {
