@@ -9,6 +9,7 @@ import type { Dim } from "../graph/shape.js";
 import type { Tensor } from "../graph/tensor.js";
 import { attention } from "./attention.js";
 import { GroupNorm, LayerNorm, Linear } from "./layers.js";
+import { LinearLora } from "./lora.js";
 import type { Scope } from "./scope.js";
 
 /** Settings of one Transformer2DModel. */
@@ -92,18 +93,25 @@ export class BasicTransformerBlock {
   }
 }
 
-/** proj_in / proj_out on tokens [B, N, C]: a linear, or a 1×1 conv (weight [C, C, 1, 1]) applied as one. */
+/**
+ * proj_in / proj_out on tokens [B, N, C]: a linear, or a 1×1 conv (weight [C, C, 1, 1]) applied as
+ * one. Either way it is a "linear" module to LoRA: a 1×1 conv LoRA's factors are reshaped to [R, C].
+ */
 export class TokenProjection {
   readonly weight: Tensor; // [C, C] after reshaping a conv kernel
   readonly bias: Tensor;
+  readonly lora: LinearLora | undefined;
   constructor(s: Scope, channels: number, linear: boolean) {
     const shape = linear ? [channels, channels] : [channels, channels, 1, 1];
     this.weight = g.reshape(s.param("weight", shape), [channels, channels]);
     this.bias = s.param("bias", [channels]);
+    const rank = s.adaptable({ kind: "linear", inFeatures: channels, outFeatures: channels, kernel: 1 });
+    this.lora = rank === undefined ? undefined : new LinearLora(s, channels, channels, rank);
   }
   /** x: [B, N, C] → [B, N, C] */
   forward(x: Tensor): Tensor {
-    return g.add(g.matmul(x, g.transpose(this.weight, [1, 0])), this.bias);
+    const y = g.add(g.matmul(x, g.transpose(this.weight, [1, 0])), this.bias);
+    return this.lora ? g.add(y, this.lora.forward(x)) : y;
   }
 }
 

@@ -11,26 +11,34 @@ import type { ModelParts } from "./load-model.js";
 import { ShapeCache, fromHost, hostF32, idsTensor } from "./runners.js";
 import type { Components, Tensor } from "./types.js";
 
+/**
+ * Batch 0 in a shape key stands for the symbolic batch "B": one session serves every batch
+ * size (CFG's doubled batch included), so a model's weights are held once per resolution.
+ */
+function dim(b: number | undefined): number | string {
+  return b === undefined || b === 0 ? "B" : b;
+}
+
 /** Components and a function releasing their sessions. */
 export function makeComponents(name: string, p: ModelParts, tokenizer: ClipTokenizer, provider: Provider): { components: Components; dispose: () => Promise<void> } {
-  const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: b ?? 1, length: l ?? 77 })(root), p.clipWeights, provider);
+  const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: dim(b), length: l ?? 77 })(root), p.clipWeights, provider);
   const unet = new ShapeCache(
     "unet",
-    (root, [b, , h, w, l, maps]) => buildUNetGraph(root, p.unet, { batch: b ?? 1, height: h ?? 8, width: w ?? 8, contextLength: l ?? 77, attnMaps: maps === 1 }),
+    (root, [b, , h, w, l, maps]) => buildUNetGraph(root, p.unet, { batch: dim(b), height: h ?? 8, width: w ?? 8, contextLength: l ?? 77, attnMaps: maps === 1 }),
     p.unetWeights,
     provider,
   );
   const vaeW = splitVaeWeights(p.vaeWeights);
   const dec = new ShapeCache(
     "vae-decoder",
-    (root, [b, c, h, w]) => ({ image: new VaeDecoder(root, p.vae).forward(input("latent", "float32", [b ?? 1, c ?? 4, h ?? 8, w ?? 8])) }),
+    (root, [b, c, h, w]) => ({ image: new VaeDecoder(root, p.vae).forward(input("latent", "float32", [dim(b), c ?? 4, h ?? 8, w ?? 8])) }),
     vaeW.decoder,
     provider,
   );
   const enc = new ShapeCache(
     "vae-encoder",
     (root, [b, c, h, w]) => {
-      const post = new VaeEncoder(root, p.vae).forward(input("image", "float32", [b ?? 1, c ?? 3, h ?? 8, w ?? 8]));
+      const post = new VaeEncoder(root, p.vae).forward(input("image", "float32", [dim(b), c ?? 3, h ?? 8, w ?? 8]));
       return { mean: post.mean, std: post.std };
     },
     vaeW.encoder,
@@ -42,13 +50,13 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
   dec.check([1, p.vae.latentChannels, 8, 8]);
   enc.check([1, 3, 8 * vaeScaleFactor(p.vae), 8 * vaeScaleFactor(p.vae)]);
   const encodeImage = async (image: Tensor) => {
-    const g = await enc.get(image.shape);
+    const g = await enc.get([0, ...image.shape.slice(1)]);
     const out = await g.run({ image: hostF32(image) });
     return { mean: fromHost(out.mean, "vae encoder"), std: fromHost(out.std, "vae encoder") };
   };
   const runUnet = async (latent: Tensor, timestep: number | readonly number[], context: Tensor, maps: boolean) => {
     const [b, c, h, w] = latent.shape as [number, number, number, number];
-    const g = await unet.get([b, c, h, w, context.shape[1] ?? 77, maps ? 1 : 0]);
+    const g = await unet.get([0, c, h, w, context.shape[1] ?? 77, maps ? 1 : 0]);
     const ts = typeof timestep === "number" ? new Float32Array(b).fill(timestep) : Float32Array.from(timestep);
     return g.run({ sample: hostF32(latent), timestep: { dtype: "float32", shape: [b], data: ts }, encoder_hidden_states: hostF32(context) });
   };
@@ -59,7 +67,7 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
     schedulerConfig: p.scheduler,
     textEncoder: {
       async encode(ids) {
-        const g = await clip.get([ids.length, ids[0]?.length ?? 77]);
+        const g = await clip.get([0, ids[0]?.length ?? 77]);
         const out = await g.run({ input_ids: idsTensor(ids) });
         return fromHost(out.last_hidden_state, "text encoder");
       },
@@ -79,7 +87,7 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
       encode: async (image) => (await encodeImage(image)).mean,
       encodeDistribution: encodeImage,
       async decode(latent) {
-        const g = await dec.get(latent.shape);
+        const g = await dec.get([0, ...latent.shape.slice(1)]);
         const out = await g.run({ latent: hostF32(latent) });
         return fromHost(out.image, "vae decoder");
       },
