@@ -23,7 +23,9 @@ export { Trainer, buildTrainStep, type TrainStepOptions } from "./train/train-st
 
 // Stable Diffusion.
 export { loadModel, inspectModel, type LoadModelOptions } from "./pipelines/load-model.js";
-export { Model, type ModelInfo } from "./pipelines/model.js";
+export { Model, type ModelInfo, type LoraParams } from "./pipelines/model.js";
+export type { EmbeddingInfo, EmbeddingList, LoraInfo, LoraRequest } from "./pipelines/adapters.js";
+export { extractLoraTags, type LoraTag } from "./pipelines/lora-tags.js";
 export type { Tensor, ProgressInfo } from "./pipelines/types.js";
 export type { Txt2ImgParams, Txt2ImgResult, Txt2ImgInfo } from "./pipelines/txt2img.js";
 export type { Img2ImgParams } from "./pipelines/img2img.js";

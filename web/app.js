@@ -61,19 +61,30 @@ function setStatus(state, text) {
 function showError(e, title) {
   const err = e instanceof api.ApiError ? e : new api.ApiError(e instanceof Error ? e.message : String(e));
   byId("error-title").textContent = title ?? titleFor(err);
-  let message = err.message;
-  if (err.retryAfter !== null) message += ` Try again in ${formatDuration(err.retryAfter)}.`;
+  let message = sentence(err.message);
+  if (err.retryAfter !== null && !/retry|try again/i.test(message)) message += ` Try again in ${formatDuration(err.retryAfter)}.`;
   byId("error-message").textContent = message;
   errorBox.dataset.code = err.code;
   errorBox.hidden = false;
 }
 
+/** Server messages are lower-case clauses ("width: must be …"); shown alone they read better as a sentence. @param {string} text */
+function sentence(text) {
+  const t = text.trim();
+  if (t === "") return t;
+  const capital = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?)]$/.test(capital) ? capital : `${capital}.`;
+}
+
 /** @param {api.ApiError} err */
 function titleFor(err) {
   if (err.code === "network") return "Can't reach the server";
+  if (err.code === "no_model") return "No model loaded";
+  if (err.code === "queue_full") return "The server is busy";
+  if (err.code === "shutting_down") return "The server is shutting down";
   if (err.status === 422 || err.status === 400) return "The server did not accept these settings";
   if (err.status === 401 || err.status === 403) return "Not authorised";
-  if (err.status === 503) return "The server is busy";
+  if (err.status === 503) return "The server can't take this now";
   if (err.status >= 500) return "The server ran into a problem";
   return "Something went wrong";
 }
@@ -88,10 +99,11 @@ function clearError() {
  * @param {api.ApiError} err
  */
 function markFieldFrom(err) {
-  /** @type {any} */
+  /** @type {any} - detail's shape differs between servers (an object, FastAPI's list, a string) */
   const d = err.detail;
   const candidates = [err.field, d?.field, d?.param, Array.isArray(d) ? d[0]?.loc?.at?.(-1) : undefined, /^(\w+)/.exec(err.message)?.[1]];
-  const alias = /** @type {Record<string, string>} */ ({ sampler_name: "sampler", cfg_scale: "cfgScale", negative_prompt: "negativePrompt", batch_size: "batchSize" });
+  /** @type {Record<string, string>} */
+  const alias = { sampler_name: "sampler", cfg_scale: "cfgScale", negative_prompt: "negativePrompt", batch_size: "batchSize" };
   for (const c of candidates) {
     if (typeof c !== "string") continue;
     const name = alias[c] ?? c.replace(/_(\w)/g, (_, ch) => ch.toUpperCase());
@@ -108,6 +120,7 @@ function setRunning(on) {
   form.setBusy(on);
 }
 
+/** Reads the form, submits a job and follows it; a no-op while one is running. */
 async function generate() {
   if (job || !info) return;
   const r = form.read();
@@ -129,7 +142,6 @@ async function generate() {
     sub = await api.submitJob(params);
   } catch (e) {
     endJob();
-    stage.endJob();
     progress.hide();
     setStatus("error", "Not started");
     showError(e);
@@ -145,7 +157,16 @@ async function generate() {
     return finishCancelled(j);
   }
   progress.queued(sub.position);
-  j.stream = api.streamJob(sub.id, {
+  j.stream = follow(j, sub.id);
+}
+
+/**
+ * Follows a submitted job's events into the progress bar, the preview and the results.
+ * @param {Job} j
+ * @param {string} id
+ */
+function follow(j, id) {
+  return api.streamJob(id, {
     queued: (d) => {
       progress.queued(d.position);
       setStatus("busy", d.position > 0 ? `Queued · ${d.position} ahead` : "Starting…");
@@ -163,14 +184,7 @@ async function generate() {
       if (!j.cancelRequested) setStatus("busy", `Step ${d.step} / ${d.total}`);
     },
     done: (d) => finishDone(j, d),
-    failed: (e) => {
-      if (job !== j) return;
-      endJob();
-      stage.endJob();
-      progress.finish(j.step > 0 ? `Stopped at step ${j.step} / ${j.total}` : "Not generated");
-      setStatus("error", "Failed");
-      showError(e, "Generation failed");
-    },
+    failed: (e) => finishFailed(j, e),
     cancelled: () => finishCancelled(j),
   });
 }
@@ -189,6 +203,16 @@ function finishDone(j, d) {
   void gallery.refresh();
 }
 
+/** @param {Job} j @param {api.ApiError} e */
+function finishFailed(j, e) {
+  if (job !== j) return;
+  endJob();
+  stage.endJob();
+  progress.finish(j.step > 0 ? `Stopped at step ${j.step} / ${j.total}` : "Not generated");
+  setStatus("error", "Failed");
+  showError(e, "Generation failed");
+}
+
 /** @param {Job} j */
 function finishCancelled(j) {
   if (job !== j) return;
@@ -203,6 +227,7 @@ function endJob() {
   setRunning(false);
 }
 
+/** Asks the server to stop the running job. */
 async function cancel() {
   const j = job;
   if (!j || j.cancelRequested) return;
@@ -266,11 +291,14 @@ document.addEventListener("keydown", (ev) => {
   if ((ev.ctrlKey || ev.metaKey) && ev.key === "Enter") {
     ev.preventDefault();
     void generate();
-  } else if (ev.key === "Escape" && job && !byId("details", HTMLDialogElement).open) {
+  } else if (ev.key === "Escape" && job && !(ev.target instanceof Element && ev.target.closest("dialog"))) {
     void cancel();
   }
 });
 byId("shortcut").textContent = `${modKeyLabel()} ↵`;
 generateBtn.setAttribute("aria-keyshortcuts", "Control+Enter Meta+Enter");
+generateBtn.title = `Generate (${modKeyLabel()}+Enter)`;
+cancelBtn.setAttribute("aria-keyshortcuts", "Escape");
+cancelBtn.title = "Cancel (Esc)";
 setRunning(false);
 void connect();

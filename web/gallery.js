@@ -26,6 +26,7 @@ export class Gallery {
     /** The server's cursor for the next page (a file name), or null at the end. */
     /** @type {string | null} */
     this.next = null;
+    pixelateIfSmall(byId("details-image", HTMLImageElement));
     byId("gallery-refresh").addEventListener("click", () => void this.refresh());
     this.more.addEventListener("click", () => void this.loadMore());
     byId("details-use").addEventListener("click", () => {
@@ -102,7 +103,6 @@ export class Gallery {
     const img = byId("details-image", HTMLImageElement);
     img.src = it.url;
     img.alt = `Image for: ${p.prompt || "(empty prompt)"}`;
-    pixelateIfSmall(img);
     byId("details-prompt").textContent = p.prompt || "(empty prompt)";
     const neg = byId("details-negative");
     neg.textContent = p.negativePrompt ? `Negative: ${p.negativePrompt}` : "";

@@ -30,6 +30,8 @@ export function colormap(v) {
 
 /**
  * Draws a map at its own resolution; CSS scales the canvas up smoothly over the image.
+ * The server scales each map to a maximum of 1; the display also stretches its minimum to 0, since
+ * averaged attention is often flat (0.85–1) and what matters is where the word looked *more*.
  * Every pixel gets colour (as attention-map overlays usually do), with more weight where attention
  * is high, so the map reads at a glance and the picture still shows through where the word is absent.
  * @param {HTMLCanvasElement} canvas
@@ -45,8 +47,9 @@ export function drawHeatmap(canvas, map, opts = {}) {
   if (!ctx) return false;
   const img = ctx.createImageData(width, height);
   const floor = opts.alphaFloor ?? 0.45;
+  const { lo, span } = range(data, width * height);
   for (let i = 0; i < width * height; i++) {
-    const v = Number(data[i]);
+    const v = (Number(data[i]) - lo) / span;
     const [r, g, b] = colormap(v);
     const o = i * 4;
     img.data[o] = r;
@@ -56,4 +59,21 @@ export function drawHeatmap(canvas, map, opts = {}) {
   }
   ctx.putImageData(img, 0, 0);
   return true;
+}
+
+/**
+ * Smallest value and the spread to divide by (1 for a flat map, which then shows as it is).
+ * @param {ArrayLike<number>} data
+ * @param {number} n
+ */
+function range(data, n) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = Number(data[i]);
+    if (!Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return hi - lo > 1e-6 ? { lo, span: hi - lo } : { lo: 0, span: 1 };
 }

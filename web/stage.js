@@ -21,6 +21,10 @@ export class Stage {
     /** @type {JobImage[]} */
     this.images = [];
     this.selected = 0;
+    /** @type {string | undefined} */
+    this.prompt = undefined;
+    /** @type {{ images: JobImage[], prompt: string, explain: boolean } | null} */
+    this.previous = null;
     /** @type {(tab: "image" | "explain") => void} */
     this.onTab = () => {};
     pixelateIfSmall(this.img);
@@ -38,6 +42,8 @@ export class Stage {
   /** A new job: clears results, keeps the last picture visible (dimmed) until a preview replaces it. */
   beginJob() {
     this.setTab("image");
+    /** What to bring back if this job is cancelled or fails. */
+    this.previous = this.images.length > 0 ? { images: this.images, prompt: this.prompt ?? "", explain: !this.tabExplain.disabled } : null;
     this.tabExplain.disabled = true;
     this.images = [];
     this.batch.hidden = true;
@@ -56,9 +62,19 @@ export class Stage {
     this.frame.classList.add("has-image");
   }
 
-  /** Ends the preview state without results (cancelled or failed). */
+  /** Ends a job that made no image (cancelled or failed): the last result comes back, or the empty state. */
   endJob() {
     this.frame.classList.remove("previewing");
+    const prev = this.previous;
+    this.previous = null;
+    if (prev) {
+      this.showResults(prev.images, prev.prompt, prev.explain);
+    } else {
+      this.img.hidden = true;
+      this.img.removeAttribute("src");
+      this.empty.hidden = false;
+      this.frame.classList.remove("has-image");
+    }
   }
 
   /**
@@ -111,6 +127,7 @@ export class Stage {
   /** The overlay canvas, shown or hidden; the caller paints it. @param {boolean} on @param {number} [opacity] */
   setOverlay(on, opacity = 0.7) {
     this.overlay.hidden = !on;
+    this.frame.classList.toggle("heat", on);
     this.overlay.style.opacity = String(opacity);
   }
 

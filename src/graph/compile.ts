@@ -15,6 +15,8 @@ export interface CompileOptions extends ExportOptions {
    * at external files, which onnxruntime resolves relative to the model's folder.
    */
   readonly modelPath?: string;
+  /** Stores the model bytes somewhere onnxruntime can load them from and returns that path (wins over `modelPath`). */
+  readonly saveModel?: (bytes: Uint8Array) => Promise<string>;
 }
 
 /** A graph ready to run on onnxruntime. */
@@ -34,7 +36,9 @@ export async function compile(outputs: Readonly<Record<string, Tensor>>, opts: C
   const provider = opts.provider ?? "cpu";
   const graphName = opts.name ?? "graph";
   let source: Uint8Array | string = model.bytes;
-  if (opts.modelPath !== undefined) {
+  if (opts.saveModel !== undefined) {
+    source = await opts.saveModel(model.bytes);
+  } else if (opts.modelPath !== undefined) {
     const tmp = `${opts.modelPath}.${process.pid}.tmp`;
     await writeFile(tmp, model.bytes);
     await rename(tmp, opts.modelPath);

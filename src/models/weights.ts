@@ -1,12 +1,15 @@
 /**
  * Binding checkpoint tensors to a model's declared parameters: strict matching (missing,
- * unexpected, mis-shaped keys are named) and conversion into ONNX initializers.
+ * unexpected, mis-shaped keys are named) and conversion into ONNX initializers, either inline
+ * (bytes inside the model) or external (byte ranges of the checkpoint file, read by onnxruntime).
  */
+import { createHash } from "node:crypto";
 import { CheckpointError } from "../errors.js";
 import type { DType } from "../graph/dtype.js";
 import type { InitializerData } from "../graph/onnx/export.js";
 import type { Tensor } from "../graph/tensor.js";
 import { type SafetensorsFile, bf16ToF32, f16ToF32, f32ToF16, openSafetensors } from "../io/safetensors.js";
+import type { DataPart, ModelDir } from "../runtime/model-cache.js";
 
 /** Where one canonical parameter's data lives: a tensor of an open safetensors file, optionally a row range of it. */
 export interface WeightRef {
@@ -85,12 +88,66 @@ export async function inlineInitializers(params: ReadonlyMap<string, Tensor>, we
   for (const [k, t] of params) {
     const ref = weights.get(k);
     if (ref === undefined) throw new CheckpointError(`no data for parameter '${k}'`);
-    let bytes = await readWeightBytes(ref);
-    const stored = storageDtype(ref);
-    if (stored !== t.dtype) bytes = convert(bytes, stored, t.dtype, k);
-    out.set(k, { kind: "inline", bytes });
+    out.set(k, { kind: "inline", bytes: await weightBytesAs(ref, t.dtype, k) });
   }
   return out;
+}
+
+/** Bytes every parameter takes in the graph (in its declared dtype). */
+export function paramBytes(params: ReadonlyMap<string, Tensor>): number {
+  let n = 0;
+  for (const t of params.values()) n += (t.shape as number[]).reduce((a, b) => a * b, 1) * (t.dtype === "float16" ? 2 : 4);
+  return n;
+}
+
+/**
+ * The byte range of a parameter's data inside its file when the graph can read it as stored:
+ * F16 or F32 data in the parameter's dtype. A row range of dim 0 is contiguous too.
+ */
+export function storedRange(ref: WeightRef, want: DType): { path: string; offset: number; length: number } | undefined {
+  const info = ref.file.tensors.get(ref.name);
+  if (info === undefined || storageDtype(ref) !== want || (info.dtype !== "F16" && info.dtype !== "F32")) return undefined;
+  if (!ref.rows) return { path: ref.file.path, offset: info.byteOffset, length: info.byteLength };
+  const rowBytes = info.byteLength / (info.shape[0] ?? 1);
+  return { path: ref.file.path, offset: info.byteOffset + ref.rows[0] * rowBytes, length: (ref.rows[1] - ref.rows[0]) * rowBytes };
+}
+
+/**
+ * Initializers that onnxruntime reads from files of the cache folder `dir`: each parameter's
+ * byte range in its (hard-linked) checkpoint, or, where that cannot be used (BF16/F64 data, a
+ * file that could not be linked), its converted bytes in the data file `<dataName>-<hash>.bin`.
+ */
+export async function externalInitializers(
+  params: ReadonlyMap<string, Tensor>,
+  weights: ReadonlyMap<string, WeightRef>,
+  dir: ModelDir,
+  dataName: string,
+): Promise<Map<string, InitializerData>> {
+  const out = new Map<string, InitializerData>();
+  const rest: DataPart[] = [];
+  for (const [k, t] of params) {
+    const ref = weights.get(k);
+    if (ref === undefined) throw new CheckpointError(`no data for parameter '${k}'`);
+    const range = storedRange(ref, t.dtype);
+    const location = range && dir.location(range.path);
+    if (range && location !== undefined) {
+      out.set(k, { kind: "external", location, offset: range.offset, length: range.length });
+      continue;
+    }
+    const length = (t.shape as number[]).reduce((a, b) => a * b, 1) * (t.dtype === "float16" ? 2 : 4);
+    rest.push({ key: k, length, read: () => weightBytesAs(ref, t.dtype, k) });
+  }
+  if (rest.length === 0) return out;
+  const id = createHash("sha256").update(JSON.stringify(rest.map((p) => [p.key, p.length]))).digest("hex").slice(0, 12);
+  for (const [k, r] of await dir.writeData(`${dataName}-${id}`, rest)) out.set(k, { kind: "external", ...r });
+  return out;
+}
+
+/** A parameter's bytes in dtype `want`, converting from the stored dtype where they differ. */
+async function weightBytesAs(ref: WeightRef, want: DType, key: string): Promise<Uint8Array> {
+  const bytes = await readWeightBytes(ref);
+  const stored = storageDtype(ref);
+  return stored === want ? bytes : convert(bytes, stored, want, key);
 }
 
 function convert(bytes: Uint8Array, from: DType, to: DType, key: string): Uint8Array {

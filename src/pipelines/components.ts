@@ -1,15 +1,16 @@
 /** The three networks as runners over per-shape compiled graphs. */
 import { input } from "../graph/apply.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
-import { clipTextGraph } from "../models/clip/text-encoder.js";
+import { EXTRA_TOKENS_INPUT, clipTextGraph } from "../models/clip/text-encoder.js";
 import { buildUNetGraph } from "../models/unet/unet.js";
 import { vaeScaleFactor } from "../models/vae/config.js";
 import { splitVaeWeights } from "../models/vae/keys.js";
 import { VaeDecoder, VaeEncoder } from "../models/vae/vae.js";
 import type { Provider } from "../runtime/providers.js";
+import type { LoraPlan } from "../models/lora/lora.js";
 import type { ModelParts } from "./load-model.js";
-import { ShapeCache, fromHost, hostF32, idsTensor } from "./runners.js";
-import type { Components, Tensor } from "./types.js";
+import { type ExtraFeeds, ShapeCache, fromHost, graphFeeds, hostF32, idsTensor, loraFeeds } from "./runners.js";
+import type { Components, Tensor, TextEncoderRunner, UNetRunner } from "./types.js";
 
 /**
  * Batch 0 in a shape key stands for the symbolic batch "B": one session serves every batch
@@ -19,9 +20,26 @@ function dim(b: number | undefined): number | string {
   return b === undefined || b === 0 ? "B" : b;
 }
 
-/** Components and a function releasing their sessions. */
-export function makeComponents(name: string, p: ModelParts, tokenizer: ClipTokenizer, provider: Provider): { components: Components; dispose: () => Promise<void> } {
-  const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: dim(b), length: l ?? 77 })(root), p.clipWeights, provider);
+/** Textual-inversion vectors appended to the text encoder's token table: [count, width] row-major. */
+export interface ExtraTokens {
+  readonly count: number;
+  readonly table: Float32Array;
+}
+
+/** The same components with LoRA branches in the text encoder and U-Net, and infotext entries for them. */
+export type WithLoras = (plans: { readonly unet: LoraPlan | undefined; readonly textEncoder: LoraPlan | undefined }, infotext: Readonly<Record<string, string>>) => Components;
+
+/** Components, a function releasing their sessions, and LoRA views sharing the same sessions. */
+export function makeComponents(
+  name: string,
+  p: ModelParts,
+  tokenizer: ClipTokenizer,
+  provider: Provider,
+  extraTokens?: ExtraTokens,
+): { components: Components; dispose: () => Promise<void>; withLoras: WithLoras } {
+  const extraTokenCount = extraTokens?.count ?? 0;
+  const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: dim(b), length: l ?? 77, extraTokenCount })(root), p.clipWeights, provider);
+  const tiFeeds: ExtraFeeds = extraTokens && extraTokenCount > 0 ? { [EXTRA_TOKENS_INPUT]: { dtype: "float32", shape: [extraTokenCount, p.clip.hiddenSize], data: extraTokens.table } } : {};
   const unet = new ShapeCache(
     "unet",
     (root, [b, , h, w, l, maps]) => buildUNetGraph(root, p.unet, { batch: dim(b), height: h ?? 8, width: w ?? 8, contextLength: l ?? 77, attnMaps: maps === 1 }),
@@ -54,32 +72,40 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
     const out = await g.run({ image: hostF32(image) });
     return { mean: fromHost(out.mean, "vae encoder"), std: fromHost(out.std, "vae encoder") };
   };
-  const runUnet = async (latent: Tensor, timestep: number | readonly number[], context: Tensor, maps: boolean) => {
+  const runUnet = async (latent: Tensor, timestep: number | readonly number[], context: Tensor, maps: boolean, lora?: LoraPlan, extra: ExtraFeeds = {}) => {
     const [b, c, h, w] = latent.shape as [number, number, number, number];
-    const g = await unet.get([0, c, h, w, context.shape[1] ?? 77, maps ? 1 : 0]);
+    const g = await unet.get([0, c, h, w, context.shape[1] ?? 77, maps ? 1 : 0], lora);
     const ts = typeof timestep === "number" ? new Float32Array(b).fill(timestep) : Float32Array.from(timestep);
-    return g.run({ sample: hostF32(latent), timestep: { dtype: "float32", shape: [b], data: ts }, encoder_hidden_states: hostF32(context) });
+    return g.run({ ...graphFeeds(g, extra), sample: hostF32(latent), timestep: { dtype: "float32", shape: [b], data: ts }, encoder_hidden_states: hostF32(context) });
+  };
+  const textEncoderRunner = (lora?: LoraPlan): TextEncoderRunner => {
+    const extra = { ...tiFeeds, ...loraFeeds(lora) };
+    return {
+      async encode(ids) {
+        const g = await clip.get([0, ids[0]?.length ?? 77], lora);
+        const out = await g.run({ ...graphFeeds(g, extra), input_ids: idsTensor(ids) });
+        return fromHost(out.last_hidden_state, "text encoder");
+      },
+    };
+  };
+  const unetRunner = (lora?: LoraPlan): UNetRunner => {
+    const extra = loraFeeds(lora);
+    return {
+      inChannels: p.unet.inChannels,
+      predict: async (latent, timestep, context) => fromHost((await runUnet(latent, timestep, context, false, lora, extra)).out, "unet"),
+      async predictWithAttention(latent, timestep, context) {
+        const out = await runUnet(latent, timestep, context, true, lora, extra);
+        return { out: fromHost(out.out, "unet"), attention: fromHost(out.attn_maps, "unet attention") };
+      },
+    };
   };
   const components: Components = {
     name,
     tokenizer,
     prediction: p.prediction,
     schedulerConfig: p.scheduler,
-    textEncoder: {
-      async encode(ids) {
-        const g = await clip.get([0, ids[0]?.length ?? 77]);
-        const out = await g.run({ input_ids: idsTensor(ids) });
-        return fromHost(out.last_hidden_state, "text encoder");
-      },
-    },
-    unet: {
-      inChannels: p.unet.inChannels,
-      predict: async (latent, timestep, context) => fromHost((await runUnet(latent, timestep, context, false)).out, "unet"),
-      async predictWithAttention(latent, timestep, context) {
-        const out = await runUnet(latent, timestep, context, true);
-        return { out: fromHost(out.out, "unet"), attention: fromHost(out.attn_maps, "unet attention") };
-      },
-    },
+    textEncoder: textEncoderRunner(),
+    unet: unetRunner(),
     vae: {
       scalingFactor: p.vae.scalingFactor,
       downscale: vaeScaleFactor(p.vae),
@@ -99,5 +125,11 @@ export function makeComponents(name: string, p: ModelParts, tokenizer: ClipToken
     await dec.dispose();
     await enc.dispose();
   };
-  return { components, dispose };
+  const withLoras: WithLoras = (plans, infotext) => ({
+    ...components,
+    textEncoder: textEncoderRunner(plans.textEncoder),
+    unet: unetRunner(plans.unet),
+    infotext: { ...components.infotext, ...infotext },
+  });
+  return { components, dispose, withLoras };
 }

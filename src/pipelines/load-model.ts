@@ -13,7 +13,9 @@ import { SD15_SCHEDULER_SETTINGS } from "../schedulers/config.js";
 import type { Provider } from "../runtime/providers.js";
 import { parseProvider } from "../runtime/providers.js";
 import { loadTokenizer } from "./load-tokenizer.js";
-import { Model, type ModelInfo } from "./model.js";
+import { Model, type ModelAddOns, type ModelInfo } from "./model.js";
+import { LoraLibrary, loadEmbeddings } from "./adapters.js";
+import { loraTargets } from "../models/lora/keys.js";
 import { makeComponents } from "./components.js";
 import { componentWeights, readJsonIfExists, sourceKind } from "./sources.js";
 import { defaultModelPath } from "./default-model.js";
@@ -27,6 +29,10 @@ export interface LoadModelOptions {
   readonly config?: string;
   /** What the U-Net predicts; tensors cannot tell SD 2.x epsilon from v (default v there). */
   readonly prediction?: "epsilon" | "v";
+  /** Folder of LoRA .safetensors files, searched (recursively) for `<lora:name:…>` and `loras: [{ name }]`. */
+  readonly loraDir?: string;
+  /** Folder of textual-inversion embeddings (.safetensors), all loaded now and used by file name in prompts. */
+  readonly embeddingsDir?: string;
 }
 
 /** Parsed configs and weights of the three networks. */
@@ -60,9 +66,16 @@ export async function loadModel(source: string, opts: LoadModelOptions = {}): Pr
   const parts = kind === "diffusers" ? await diffusersParts(path, opts) : await singleFileParts(path, opts);
   try {
     const ownTokenizer = opts.tokenizer ?? parts.tokenizerPath;
-    const tokenizer = await loadTokenizer(ownTokenizer, ownTokenizer === undefined && parts.padToken === "!" ? { pad: "!" } : {});
+    const baseTokenizer = await loadTokenizer(ownTokenizer, ownTokenizer === undefined && parts.padToken === "!" ? { pad: "!" } : {});
     const name = source === "default" ? "default" : (path.split(/[\\/]/).filter(Boolean).pop() ?? path).replace(/\.safetensors$/i, "");
-    const built = makeComponents(name, parts, tokenizer, provider);
+    const ti = opts.embeddingsDir === undefined ? undefined : await loadEmbeddings(opts.embeddingsDir, parts.clip.hiddenSize, parts.clip.vocabSize);
+    const tokenizer = ti && ti.count > 0 ? baseTokenizer.withEmbeddings(ti.tokens) : baseTokenizer;
+    const built = makeComponents(name, parts, tokenizer, provider, ti && ti.count > 0 ? { count: ti.count, table: ti.table } : undefined);
+    const addOns: ModelAddOns = {
+      loras: new LoraLibrary(() => loraTargets(parts.unet, parts.clip), opts.loraDir),
+      embeddings: ti?.list ?? { loaded: [], skipped: [] },
+      withLoras: built.withLoras,
+    };
     const info: ModelInfo = {
       name,
       source: path,
@@ -75,7 +88,7 @@ export async function loadModel(source: string, opts: LoadModelOptions = {}): Pr
     return new Model(info, built.components, { width: size, height: size, sampler: "Euler a" }, async () => {
       await built.dispose();
       for (const f of parts.files) await f.close();
-    });
+    }, addOns);
   } catch (e) {
     for (const f of parts.files) await f.close();
     throw e;

@@ -6,6 +6,8 @@ import { type Img2ImgParams, img2img } from "./img2img.js";
 import { type HiresParams, txt2imgHires } from "./hires.js";
 import { type InpaintModeParams, inpaintModes } from "./inpaint-modes.js";
 import type { Components, Tensor } from "./types.js";
+import type { EmbeddingList, LoraInfo, LoraLibrary, LoraRequest } from "./adapters.js";
+import type { WithLoras } from "./components.js";
 
 /** What sdts found out about a model. */
 export interface ModelInfo {
@@ -17,6 +19,18 @@ export interface ModelInfo {
   readonly configs: Readonly<Record<string, unknown>>;
 }
 
+/** LoRAs and embeddings of a loaded model (see loadModel's loraDir / embeddingsDir). */
+export interface ModelAddOns {
+  readonly loras: LoraLibrary;
+  readonly embeddings: EmbeddingList;
+  readonly withLoras: WithLoras;
+}
+
+/** LoRAs to apply to one generation, besides those named by `<lora:name:weight>` tags in the prompt. */
+export interface LoraParams {
+  loras?: readonly LoraRequest[];
+}
+
 /** A model ready to generate; call `dispose()` to release its sessions. */
 export class Model {
   private disposed = false;
@@ -25,6 +39,7 @@ export class Model {
     private readonly c: Components,
     private readonly defaults: Txt2ImgDefaults,
     private readonly release: () => Promise<void>,
+    private readonly addOns?: ModelAddOns,
   ) {}
 
   /** The CLIP tokenizer: `encode(text)` gives the padded ids. */
@@ -62,19 +77,37 @@ export class Model {
   }
 
   /** Text to image; with `hires`, A1111's hires fix (upscale, then a second img2img pass). */
-  txt2img(params: Txt2ImgParams & { hires?: HiresParams }): Promise<Txt2ImgResult> {
-    const { hires, ...rest } = params;
-    return hires ? txt2imgHires(this.live(), rest, hires, this.defaults) : txt2img(this.live(), rest, this.defaults);
+  async txt2img(params: Txt2ImgParams & { hires?: HiresParams } & LoraParams): Promise<Txt2ImgResult> {
+    const { hires, loras, ...rest } = params;
+    const c = await this.adapted(rest.prompt, loras);
+    return hires ? txt2imgHires(c, rest, hires, this.defaults) : txt2img(c, rest, this.defaults);
   }
 
   /** Image to image: redraw `image` with `strength` (0 keeps it, 1 ignores it). */
-  img2img(params: Img2ImgParams): Promise<Txt2ImgResult> {
-    return img2img(this.live(), params, this.defaults);
+  async img2img(params: Img2ImgParams & LoraParams): Promise<Txt2ImgResult> {
+    const { loras, ...rest } = params;
+    return img2img(await this.adapted(rest.prompt, loras), rest, this.defaults);
   }
 
   /** Inpainting: redraw the white part of `mask` (9-channel inpainting checkpoints or any 4-channel model); also only-masked mode and outpainting. */
-  inpaint(params: InpaintModeParams): Promise<Txt2ImgResult> {
-    return inpaintModes(this.live(), params, this.defaults);
+  async inpaint(params: InpaintModeParams & LoraParams): Promise<Txt2ImgResult> {
+    const { loras, ...rest } = params;
+    return inpaintModes(await this.adapted(rest.prompt, loras), rest, this.defaults);
+  }
+
+  /** The components with these LoRAs applied (for custom pipelines and tests); the plain components for an empty list. */
+  componentsWithLoras(loras: readonly LoraRequest[]): Promise<Components> {
+    return this.adapted("", loras);
+  }
+
+  /** LoRA files in the LoRA folder (empty without one). */
+  listLoras(): Promise<LoraInfo[]> {
+    return this.addOns?.loras.list() ?? Promise.resolve([]);
+  }
+
+  /** Textual-inversion embeddings loaded from the embeddings folder, and the files skipped with why. */
+  listEmbeddings(): EmbeddingList {
+    return this.addOns?.embeddings ?? { loaded: [], skipped: [] };
   }
 
   /** Releases every onnxruntime session; the model cannot be used afterwards. */
@@ -87,5 +120,18 @@ export class Model {
   private live(): Components {
     if (this.disposed) throw new InputError(`model '${this.info.name}' was disposed; load it again`);
     return this.c;
+  }
+
+  /** The components with the LoRAs of `loras` and of the prompt's `<lora:…>` tags (the plain ones when there are none). */
+  private async adapted(prompt: unknown, loras: readonly LoraRequest[] | undefined): Promise<Components> {
+    const c = this.live();
+    if (loras !== undefined && !Array.isArray(loras)) throw new InputError("loras must be an array of { name or path, weight? }");
+    if (this.addOns === undefined) {
+      if (loras !== undefined && loras.length > 0) throw new InputError("this model was built without LoRA support; load it with loadModel");
+      return c;
+    }
+    if (typeof prompt !== "string") return c; // the pipeline reports the bad prompt
+    const a = await this.addOns.loras.activate(prompt, loras ?? []);
+    return a === undefined ? c : this.addOns.withLoras(a, a.infotext);
   }
 }

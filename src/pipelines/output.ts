@@ -18,7 +18,7 @@ export async function renderImages(
 ): Promise<{ images: Uint8Array[]; infotexts: string[] }> {
   const image = await c.vae.decode(scaleTensor(latents, 1 / c.vae.scalingFactor));
   const [, , h, w] = image.shape as [number, number, number, number];
-  const infotexts = seeds.map((s) => formatInfotext(text.prompt, text.negativePrompt, params(s)));
+  const infotexts = seeds.map((s) => formatInfotext(text.prompt, text.negativePrompt, { ...params(s), ...c.infotext }));
   const images: Uint8Array[] = [];
   for (let i = 0; i < seeds.length; i++) images.push(await encodePng(tensorToRgb(image.data, image.shape, i), w, h, infotexts[i]));
   return { images, infotexts };

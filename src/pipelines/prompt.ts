@@ -1,4 +1,5 @@
 /** Prompt → U-Net context, with the unconditional (negative) rows first as diffusers batches them. */
+import { extractLoraTags } from "./lora-tags.js";
 import type { Components, Tensor } from "./types.js";
 
 /** Repeats each row of a [k, L, D] tensor `times` times, row-major: [a, a, b, b] for times 2. */
@@ -12,7 +13,9 @@ export function repeatRows(x: Tensor, times: number): Tensor {
 
 /** Context [2·batch, L, D] = [negative × batch, prompt × batch] when guided, else [prompt × batch]. */
 export async function encodePrompts(c: Components, prompt: string, negative: string, batch: number, guided: boolean): Promise<Tensor> {
-  const ids = guided ? [c.tokenizer.encode(negative), c.tokenizer.encode(prompt)] : [c.tokenizer.encode(prompt)];
+  // <lora:…> tags choose LoRAs (Model applies them); they are not text to encode.
+  const [p, n] = [extractLoraTags(prompt).prompt, extractLoraTags(negative).prompt];
+  const ids = guided ? [c.tokenizer.encode(n), c.tokenizer.encode(p)] : [c.tokenizer.encode(p)];
   const emb = await c.textEncoder.encode(ids);
   return repeatRows(emb, batch);
 }

@@ -8,6 +8,7 @@ import type { Provider } from "../runtime/providers.js";
 import { loadComponent } from "../models/component.js";
 import { ParamRegistry, Scope } from "../nn/scope.js";
 import { type WeightMap, checkWeights } from "../models/weights.js";
+import type { LoraPlan } from "../models/lora/lora.js";
 import type { Tensor } from "./types.js";
 
 /** Builds a component's graph for one input shape key. */
@@ -16,6 +17,7 @@ export type GraphBuilder = (root: Scope, shapeKey: readonly number[]) => Record<
 /** Compiles a component lazily per shape and keeps the sessions until disposed. */
 export class ShapeCache {
   private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+  private compiles = 0;
   constructor(
     private readonly name: string,
     private readonly build: GraphBuilder,
@@ -31,13 +33,19 @@ export class ShapeCache {
     checkWeights(this.name, registry.params, this.weights);
   }
 
-  /** The compiled graph for a shape key (compiled on first use). */
-  get(shapeKey: readonly number[]): Promise<CompiledGraph> {
-    const k = shapeKey.join("x");
+  /**
+   * The compiled graph for a shape key (compiled on first use). With a LoRA plan the graph has its
+   * branches: one graph per plan signature (ranks per module), whatever the LoRAs' weights.
+   */
+  get(shapeKey: readonly number[], lora?: LoraPlan): Promise<CompiledGraph> {
+    const k = shapeKey.join("x") + (lora ? `|lora:${lora.signature}` : "");
     let g = this.graphs.get(k);
     if (g === undefined) {
       if (this.graphs.size >= this.maxShapes) this.evictOldest();
-      g = loadComponent(`${this.name}[${k}]`, (root) => this.build(root, shapeKey), this.weights, { provider: this.provider });
+      const name = `${this.name}[${shapeKey.join("x")}${lora ? `+${lora.ranks.size} LoRA` : ""}]`;
+      const opts = { provider: this.provider, ...(lora ? { loraRanks: lora.ranks } : {}) };
+      g = loadComponent(name, (root) => this.build(root, shapeKey), this.weights, opts);
+      this.compiles++;
       g.catch(() => this.graphs.delete(k));
       this.graphs.set(k, g);
     } else {
@@ -46,6 +54,11 @@ export class ShapeCache {
       this.graphs.set(k, g);
     }
     return g;
+  }
+
+  /** How many graphs this cache has compiled so far. */
+  get compileCount(): number {
+    return this.compiles;
   }
 
   private evictOldest(): void {
@@ -80,4 +93,24 @@ export function idsTensor(ids: number[][]): HostTensor {
   const l = ids[0]?.length ?? 0;
   if (ids.some((r) => r.length !== l)) throw new InputError("token id rows must all have the same length");
   return toHost("int64", [ids.length, l], ids.flat());
+}
+
+/** Host tensors of named float32 inputs (LoRA factors, embedding vectors), to add to a graph's feeds. */
+export type ExtraFeeds = Readonly<Record<string, HostTensor>>;
+
+/** The feeds of a LoRA plan as host tensors. */
+export function loraFeeds(plan: LoraPlan | undefined): ExtraFeeds {
+  const out: Record<string, HostTensor> = {};
+  for (const [name, t] of plan?.feeds ?? []) out[name] = { dtype: "float32", shape: t.shape, data: t.data };
+  return out;
+}
+
+/** `extra` restricted to the graph's inputs (a branch on a module the outputs do not use is pruned from the graph). */
+export function graphFeeds(g: CompiledGraph, extra: ExtraFeeds): ExtraFeeds {
+  const out: Record<string, HostTensor> = {};
+  for (const { name } of g.model.inputs) {
+    const t = extra[name];
+    if (t !== undefined) out[name] = t;
+  }
+  return out;
 }

@@ -58,4 +58,6 @@ export interface Components {
   /** The model's diffusers scheduler_config.json (or SD defaults), before a sampler is chosen. */
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
   readonly prediction: "epsilon" | "v";
+  /** Extra infotext entries every image made with these components records (e.g. `Lora hashes`). */
+  readonly infotext?: Readonly<Record<string, string>>;
 }

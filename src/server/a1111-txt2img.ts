@@ -7,7 +7,7 @@
  * with a 422 rather than silently dropped; fields without effect here are echoed.
  */
 import { invalid } from "./http.js";
-import type { Job } from "./jobs.js";
+import type { Job } from "./job.js";
 import { Fields, type Limits, findSampler, randomSeed } from "./params.js";
 import type { RunParams } from "./protocol.js";
 

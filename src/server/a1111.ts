@@ -10,7 +10,7 @@ import { type A1111Txt2Img, a1111Info, jobTimestamp, parseA1111Txt2Img } from ".
 import { listCheckpoints, resolveCheckpoint, titleOf } from "./checkpoints.js";
 import type { Route, RouteRequest, ServerContext } from "./context.js";
 import { HttpError, asObject, invalid } from "./http.js";
-import type { Job } from "./jobs.js";
+import type { Job } from "./job.js";
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 

@@ -3,8 +3,8 @@
  * plus `.safetensors` files and diffusers folders in the models folder (two levels deep).
  * Hashes are null: A1111 also leaves them empty until it has read the whole file.
  */
-import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { type Dirent, existsSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
 import { basename, join, relative, resolve, sep } from "node:path";
 
 /** One entry of /sdapi/v1/sd-models. */
@@ -23,7 +23,7 @@ function entry(title: string, filename: string): CheckpointEntry {
 }
 
 async function walk(dir: string, depth: number, out: string[]): Promise<void> {
-  let names: import("node:fs").Dirent[];
+  let names: Dirent[];
   try {
     names = await readdir(dir, { withFileTypes: true });
   } catch {
@@ -32,9 +32,12 @@ async function walk(dir: string, depth: number, out: string[]): Promise<void> {
   for (const d of names.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (d.name.startsWith(".")) continue;
     const p = join(dir, d.name);
-    if (d.isFile() && /\.safetensors$/i.test(d.name)) out.push(p);
-    else if (d.isDirectory() && existsSync(join(p, "model_index.json"))) out.push(p);
-    else if (d.isDirectory() && depth > 0) await walk(p, depth - 1, out);
+    // Follow symlinks: linking checkpoints into a models folder is common.
+    const st = d.isSymbolicLink() ? await stat(p).catch(() => undefined) : d;
+    if (st === undefined) continue;
+    if (st.isFile() && /\.safetensors$/i.test(d.name)) out.push(p);
+    else if (st.isDirectory() && existsSync(join(p, "model_index.json"))) out.push(p);
+    else if (st.isDirectory() && depth > 0) await walk(p, depth - 1, out);
   }
 }
 

@@ -4,89 +4,11 @@
  * cancelled outright, a running one stops after its current step. Model loads go through the
  * same queue, so a switch never lands in the middle of a generation.
  */
-import { EventEmitter } from "node:events";
-import { randomBytes } from "node:crypto";
 import { HttpError } from "./http.js";
-import type { GalleryItem, Outputs } from "./outputs.js";
-import type { LoadedModel, RunParams, RunResult } from "./protocol.js";
+import { Job, type JobSpec } from "./job.js";
+import type { Outputs } from "./outputs.js";
+import type { LoadedModel, RunParams } from "./protocol.js";
 import { type GenerationWorker, type RunProgress, WorkerError } from "./worker-client.js";
-
-/** Where a job is in its life. */
-export type JobState = "queued" | "running" | "done" | "error" | "cancelled";
-
-/** What a job reports to its listeners. */
-export type JobEvent =
-  | { readonly type: "queued"; readonly position: number }
-  | { readonly type: "start"; readonly total: number }
-  | { readonly type: "progress"; readonly step: number; readonly total: number; readonly preview?: Uint8Array }
-  | { readonly type: "done" }
-  | { readonly type: "error"; readonly error: HttpError }
-  | { readonly type: "cancelled" };
-
-/** What to do: generate (one worker run per entry of `runs`; A1111's n_iter) or load a model. */
-export type JobSpec = { readonly kind: "txt2img"; readonly runs: readonly RunParams[]; readonly save: boolean } | { readonly kind: "load"; readonly source: string };
-
-/** One queued or finished job. */
-export class Job {
-  readonly id = randomBytes(8).toString("hex");
-  readonly createdAt = Date.now();
-  state: JobState = "queued";
-  startedAt = 0;
-  finishedAt = 0;
-  /** Which run of `runs` is going, its step (monotone) and the sampler's step count. */
-  runIndex = 0;
-  step = 0;
-  total = 0;
-  preview: Uint8Array | undefined;
-  readonly results: RunResult[] = [];
-  readonly saved: GalleryItem[] = [];
-  loaded: LoadedModel | undefined;
-  error: HttpError | undefined;
-  /** A1111 state flags: interrupted (stop the job), skipped (a run was skipped). */
-  interrupted = false;
-  skipped = false;
-  /** Open event streams watching this job. */
-  listeners = 0;
-  /** How the running job was asked to stop, if it was. */
-  stop: "cancel" | "interrupt" | "skip" | undefined;
-  /** The worker request of the current run. */
-  seq = 0;
-  /** Resolves when the job is done, failed or cancelled. */
-  readonly finished: Promise<Job>;
-  private settle!: (j: Job) => void;
-  private readonly events = new EventEmitter();
-
-  constructor(readonly spec: JobSpec) {
-    this.finished = new Promise((r) => (this.settle = r));
-    this.events.setMaxListeners(0);
-  }
-
-  /** True once done, failed or cancelled. */
-  get terminal(): boolean {
-    return this.state === "done" || this.state === "error" || this.state === "cancelled";
-  }
-
-  /** Listens to this job's events; returns the unsubscribe function. */
-  subscribe(fn: (e: JobEvent) => void): () => void {
-    this.events.on("event", fn);
-    return () => this.events.off("event", fn);
-  }
-
-  /** Sends an event to every listener. */
-  emit(e: JobEvent): void {
-    this.events.emit("event", e);
-  }
-
-  /** Ends the job; emits its last event. */
-  end(state: "done" | "cancelled" | "error", error?: HttpError): void {
-    if (this.terminal) return;
-    this.state = state;
-    this.finishedAt = Date.now();
-    if (error) this.error = error;
-    this.emit(state === "error" && error ? { type: "error", error } : state === "done" ? { type: "done" } : { type: "cancelled" });
-    this.settle(this);
-  }
-}
 
 /** Queue settings. */
 export interface QueueOptions {
@@ -99,6 +21,7 @@ export interface QueueOptions {
 }
 
 const KEEP_FINISHED = 64;
+const KEEP_HEAVY = 8;
 
 /** The FIFO of jobs in front of the generation worker. */
 export class JobQueue {
@@ -293,8 +216,14 @@ export class JobQueue {
     job.emit({ type: "progress", step: job.step, total: job.total, ...(p.preview ? { preview: p.preview } : {}) });
   }
 
+  /** Forgets old finished jobs; all but the last few also drop their images and explain data (outputs are on disk). */
   private prune(): void {
-    let finished = [...this.jobs.values()].filter((j) => j.terminal).length;
+    const done = [...this.jobs.values()].filter((j) => j.terminal);
+    for (const j of done.slice(0, -KEEP_HEAVY)) {
+      for (const [i, r] of j.results.entries()) if (r.images.length > 0 || r.explain) j.results[i] = { images: [], seeds: r.seeds, info: r.info };
+      j.preview = undefined;
+    }
+    let finished = done.length;
     for (const [id, j] of this.jobs) {
       if (finished <= KEEP_FINISHED) break;
       if (j.terminal) {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { SAMPLERS, VERSION } from "../index.js";
 import { HANDLED, Reply, type Route, type RouteRequest, type ServerContext } from "./context.js";
 import { HttpError, asObject, invalid } from "./http.js";
-import type { Job, JobEvent } from "./jobs.js";
+import type { Job, JobEvent } from "./job.js";
 import { isOutputName } from "./outputs.js";
 import { Fields, randomSeed } from "./params.js";
 import type { RunParams } from "./protocol.js";

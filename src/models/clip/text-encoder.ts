@@ -25,6 +25,8 @@ export interface ClipTextForwardOptions {
    * block early, so clipSkip 1 is what SD 2.x is meant to use.
    */
   readonly clipSkip?: number;
+  /** Extra token vectors [N, D] appended to the token table (textual-inversion embeddings). */
+  readonly extraTokens?: Tensor;
 }
 
 /** What the text encoder produces. */
@@ -58,10 +60,14 @@ class ClipEmbeddings {
     this.token = new Embedding(s.child("token_embedding"), c.vocabSize, c.hiddenSize);
     this.position = new Embedding(s.child("position_embedding"), c.maxPositions, c.hiddenSize);
   }
-  /** ids: int64 [B, L] → [B, L, D]; positions are 0 … L−1. */
-  forward(ids: Tensor, len: number): Tensor {
+  /**
+   * ids: int64 [B, L] → [B, L, D]; positions are 0 … L−1. `extra` [N, D] (textual-inversion
+   * vectors) is appended to the token table, so ids vocabSize … vocabSize + N − 1 pick its rows.
+   */
+  forward(ids: Tensor, len: number, extra?: Tensor): Tensor {
     const pos = g.slice(this.position.weight, [0], [0], [len]); // [L, D]
-    return g.add(this.token.forward(ids), pos);
+    const tokens = extra === undefined ? this.token.forward(ids) : g.gather(g.concat([this.token.weight, extra], 0), ids, 0); // [B, L, D]
+    return g.add(tokens, pos);
   }
 }
 
@@ -150,7 +156,7 @@ export class ClipTextEncoder {
     }
     const dtype = this.finalNorm.weight.dtype;
     const mask = causalMask(len, dtype); // [L, L]
-    let h = this.embeddings.forward(ids, len); // [B, L, D]
+    let h = this.embeddings.forward(ids, len, opts.extraTokens); // [B, L, D]
     const hiddenStates = [h];
     const attentionProbs: Tensor[] = [];
     for (const layer of this.layers.slice(0, c.numLayers - clipSkip + 1)) {
@@ -174,16 +180,24 @@ export interface ClipTextGraphOptions extends ClipTextForwardOptions {
   readonly length?: number;
   /** Also output `hidden_states.i` (i = 0 for the embeddings). */
   readonly hiddenStates?: boolean;
+  /** Number N of extra token vectors: adds the float32 input `ti.embeddings` [N, D] (see ClipTextForwardOptions). Default 0. */
+  readonly extraTokenCount?: number;
 }
 
+/** Name of the graph input holding the extra (textual-inversion) token vectors. */
+export const EXTRA_TOKENS_INPUT = "ti.embeddings";
+
 /**
- * The build function `loadComponent` takes: input `input_ids` int64 [B, L]; outputs
+ * The build function `loadComponent` takes: input `input_ids` int64 [B, L] (and `ti.embeddings`
+ * [N, D] float32 when `extraTokenCount` is N > 0); outputs
  * `last_hidden_state` [B, L, D] and `pooled` [B, D] (and `hidden_states.i` on request).
  */
 export function clipTextGraph(c: ClipTextConfig, opts: ClipTextGraphOptions = {}): (root: Scope) => Record<string, Tensor> {
   return (root) => {
     const ids = input("input_ids", "int64", [opts.batch ?? "B", opts.length ?? c.maxPositions]);
-    const r = new ClipTextEncoder(root, c).forward(ids, opts);
+    const n = opts.extraTokenCount ?? 0;
+    const extraTokens = n > 0 ? root.feed(EXTRA_TOKENS_INPUT, [n, c.hiddenSize]) : undefined;
+    const r = new ClipTextEncoder(root, c).forward(ids, { ...opts, ...(extraTokens ? { extraTokens } : {}) });
     const out: Record<string, Tensor> = { last_hidden_state: r.lastHiddenState, pooled: r.pooled };
     if (opts.hiddenStates === true) r.hiddenStates.forEach((h, i) => (out[`hidden_states.${i}`] = h));
     return out;

@@ -6,6 +6,7 @@
  */
 
 import { ConfigError, InputError } from "../../errors.js";
+import { EmbeddingMatcher, type EmbeddingToken } from "./embedding-tokens.js";
 import { cleanText, type TextCleanup } from "./text-cleanup.js";
 
 /** A special token given by its string or by its vocabulary id. */
@@ -34,6 +35,8 @@ export interface ClipTokenizerOptions {
   readonly addedTokens?: readonly string[];
   /** Text clean-up before BPE (see text-cleanup.ts). Default "ftfy". */
   readonly cleanup?: TextCleanup;
+  /** Textual-inversion embeddings: their names in a prompt become their ids (see embedding-tokens.ts). */
+  readonly embeddings?: readonly EmbeddingToken[];
 }
 
 /** Options of `ClipTokenizer.decode`. */
@@ -95,8 +98,9 @@ export class ClipTokenizer {
   private readonly addedSplit: RegExp | undefined;
   private readonly cache = new Map<string, readonly number[]>();
   private readonly utf8 = new TextEncoder();
+  private readonly matcher: EmbeddingMatcher | undefined;
 
-  constructor(opts: ClipTokenizerOptions) {
+  constructor(private readonly opts: ClipTokenizerOptions) {
     this.vocab = toMap(opts.vocab ?? clipVocabFromMerges(opts.merges));
     const table: (string | undefined)[] = [];
     for (const [token, id] of this.vocab) table[id] = token;
@@ -118,6 +122,13 @@ export class ClipTokenizer {
     const specials = [this.bosId, this.eosId, this.padId].map((id) => table[id] ?? "");
     for (const token of opts.addedTokens ?? specials) this.addedIds.set(token, this.resolve(token, "added"));
     this.addedSplit = addedTokenPattern([...this.addedIds.keys()]);
+    const embeddings = opts.embeddings ?? [];
+    this.matcher = embeddings.length > 0 ? new EmbeddingMatcher(embeddings, (t) => this.tokenize(t)) : undefined;
+  }
+
+  /** The same tokenizer recognising these textual-inversion embeddings (replacing any it had). */
+  withEmbeddings(embeddings: readonly EmbeddingToken[]): ClipTokenizer {
+    return new ClipTokenizer({ ...this.opts, embeddings });
   }
 
   /** Padded model input: BOS + the first maxLength − 2 tokens + EOS, then pad to maxLength. */
@@ -140,7 +151,7 @@ export class ClipTokenizer {
         for (const m of cleanText(piece, this.cleanup).matchAll(WORD)) this.pushWord(m[0], ids);
       }
     });
-    return ids;
+    return this.matcher === undefined ? ids : this.matcher.replace(ids);
   }
 
   /** Ids back to text: `</w>` ends a word; invalid UTF-8 becomes U+FFFD; ends are trimmed. */
@@ -152,6 +163,12 @@ export class ClipTokenizer {
       run = [];
     };
     for (const id of ids) {
+      const emb = this.matcher?.label(id);
+      if (emb !== undefined) {
+        flush();
+        if (emb.first) parts.push(emb.name);
+        continue;
+      }
       const token = this.idToToken(id);
       if (token === undefined) {
         throw new InputError(`token id ${id} is not in the vocabulary (ids 0…${this.idToTokenTable.length - 1})`);
@@ -171,12 +188,12 @@ export class ClipTokenizer {
     return this.vocab.get(token);
   }
 
-  /** The vocabulary token of an id, or undefined. */
+  /** The vocabulary token of an id (an embedding's id gives its name), or undefined. */
   idToToken(id: number): string | undefined {
-    return this.idToTokenTable[id];
+    return this.idToTokenTable[id] ?? this.matcher?.label(id)?.name;
   }
 
-  /** Number of ids (one more than the largest id). */
+  /** Number of ids of the base vocabulary (one more than its largest id); embedding ids lie beyond. */
   get vocabSize(): number {
     return this.idToTokenTable.length;
   }

@@ -1,9 +1,13 @@
 /** A1111 API over HTTP: txt2img shapes and PNG infotext, null = default, unknown fields, 422s, probes, png-info. */
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { readPngText } from "../../../src/index.js";
 import { parseA1111Txt2Img } from "../../../src/server/a1111-txt2img.js";
 import type { SdtsServer } from "../../../src/server/app.js";
+import { listCheckpoints, resolveCheckpoint } from "../../../src/server/checkpoints.js";
 import { DEFAULT_LIMITS } from "../../../src/server/params.js";
 import { TINY, call, start } from "./helpers.js";
 
@@ -165,4 +169,18 @@ test("png-info reads back what txt2img wrote (with or without a data: prefix)", 
   const bad = await call(s, "POST", "/sdapi/v1/png-info", { image: Buffer.from("not a png").toString("base64") });
   assert.equal(bad.status, 422);
   assert.equal(bad.body.error.field, "image");
+});
+
+test("sd-models lists the models folder (.safetensors files, diffusers folders) and resolves A1111 titles", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sdts-models-"));
+  mkdirSync(join(dir, "sub"));
+  writeFileSync(join(dir, "sub", "v1-5.safetensors"), "");
+  writeFileSync(join(dir, "notes.txt"), "");
+  symlinkSync(TINY, join(dir, "tiny"));
+  const list = await listCheckpoints(dir, { source: "/elsewhere/loaded.safetensors", name: "loaded" });
+  assert.deepEqual(list.map((e) => e.title), ["loaded.safetensors", "sub/v1-5.safetensors", "tiny"]);
+  assert.equal(list[1]?.model_name, "sub_v1-5");
+  assert.equal(resolveCheckpoint("sub/v1-5.safetensors [6ce0161689]", list), join(dir, "sub", "v1-5.safetensors"));
+  assert.equal(resolveCheckpoint("sub_v1-5", list), join(dir, "sub", "v1-5.safetensors"));
+  assert.equal(resolveCheckpoint("nothing", list), undefined);
 });

@@ -24,7 +24,8 @@ after(async () => {
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
 
 test("401 without a key or with a wrong one; Bearer and Basic (any user) both pass", async () => {
-  for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: basic("user", "nope") }, { authorization: `Token ${KEY}` }, { authorization: basic(KEY, "") }]) {
+  const wrong: Record<string, string>[] = [{}, { authorization: "Bearer nope" }, { authorization: basic("user", "nope") }, { authorization: `Token ${KEY}` }, { authorization: basic(KEY, "") }];
+  for (const headers of wrong) {
     const r = await call(s, "GET", "/sdapi/v1/samplers", undefined, headers);
     assert.equal(r.status, 401, JSON.stringify(headers));
     assert.equal(r.body.error.code, "unauthorized");

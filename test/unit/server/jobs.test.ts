@@ -132,3 +132,18 @@ test("native API: 422 naming the field, strict types", async () => {
   assert.deepEqual(Object.keys(info.body.limits).sort(), ["maxBatch", "maxHeight", "maxSteps", "maxWidth", "queueLimit"]);
   assert.equal(info.body.defaults.width, 32);
 });
+
+test("explain: the done event carries tokens, heatmaps (h×w numbers) and filmstrip frame URLs", async () => {
+  await idle();
+  const sub = await call(s, "POST", "/api/jobs", { prompt: "red cube", steps: 3, seed: 2, width: 32, height: 32, explain: true });
+  const done = (await readEvents(s, sub.body.id)).at(-1)!;
+  assert.equal(done.event, "done");
+  const ex = done.data.explain;
+  assert.ok(Array.isArray(ex.tokens) && ex.tokens.length > 0, JSON.stringify(ex.tokens));
+  assert.ok(ex.heatmaps.length > 0);
+  for (const h of ex.heatmaps) assert.equal(h.data.length, h.width * h.height);
+  assert.equal(ex.filmstrip.length, 3);
+  const frame = await fetch(`${s.url}${ex.filmstrip[0]}`);
+  assert.equal(frame.status, 200);
+  assert.equal(frame.headers.get("content-type"), "image/png");
+});
