@@ -53,6 +53,8 @@ export enum Op {
   Softmax = "Softmax",
   LayerNormalization = "LayerNormalization",
   GroupNormalization = "GroupNormalization",
+  // fused kernels (VJPs in primitive ops)
+  MultiHeadAttention = "MultiHeadAttention",
 }
 
 type NoAttrs = Record<never, never>;
@@ -126,4 +128,9 @@ export interface OpAttrs {
   [Op.LayerNormalization]: { readonly axis: number; readonly epsilon: number };
   /** (x [N,C,...], scale [C], bias [C]) normalized over groups of C/numGroups channels. */
   [Op.GroupNormalization]: { readonly numGroups: number; readonly epsilon: number };
+  /**
+   * (q [B, Lq, H·d], k [B, Lk, H·d], v [B, Lk, H·dv]) → [B, Lq, H·dv]: softmax(q·kᵀ·scale)·v per
+   * head, without a mask; onnxruntime's com.microsoft MultiHeadAttention.
+   */
+  [Op.MultiHeadAttention]: { readonly numHeads: number; readonly scale: number };
 }

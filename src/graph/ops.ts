@@ -172,6 +172,16 @@ export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | undefined, ep
   return apply1(Op.LayerNormalization, bias ? [x, scale, bias] : [x, scale], { axis: normAxis(axis, x.rank), epsilon });
 }
 
+/**
+ * Multi-head attention softmax(q·kᵀ·scale)·v (Vaswani et al. 2017, eq. 1) as one fused op, no mask:
+ * q [B, Lq, H·d], k [B, Lk, H·d], v [B, Lk, H·dv] → [B, Lq, H·dv]; scale defaults to 1/√d.
+ */
+export function multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, numHeads: number, scale?: number): Tensor {
+  const d = q.shape[2];
+  if (typeof d !== "number" || d % numHeads !== 0) throw new ShapeError(`MultiHeadAttention: q's last dim (${String(d)}) must be a number divisible by numHeads ${numHeads}`);
+  return apply1(Op.MultiHeadAttention, [q, k, v], { numHeads, scale: scale ?? 1 / Math.sqrt(d / numHeads) });
+}
+
 /** Group norm of x [N,C,...] over groups of C/numGroups channels, per-channel scale and bias [C]. */
 export function groupNorm(x: Tensor, scale: Tensor, bias: Tensor, numGroups: number, epsilon: number): Tensor {
   return apply1(Op.GroupNormalization, [x, scale, bias], { numGroups, epsilon });

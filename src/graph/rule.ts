@@ -27,8 +27,11 @@ export type OnnxAttrValue = number | string | readonly number[] | { readonly flo
 
 /** What a lowering rule may do while writing ONNX nodes. */
 export interface LowerCtx {
-  /** Appends an ONNX node; ints are written as INT(S) and `{floats}` / non-integers as FLOAT(S). */
-  emit(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, OnnxAttrValue>): void;
+  /**
+   * Appends an ONNX node; ints are written as INT(S) and `{floats}` / non-integers as FLOAT(S).
+   * `domain` names a non-standard operator set (e.g. "com.microsoft"), imported at version 1.
+   */
+  emit(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, OnnxAttrValue>, domain?: string): void;
   /** Name of an INT64 1-D constant holding `values`. */
   int64(values: readonly number[]): string;
   /** Name of a FLOAT 1-D constant holding `values` (e.g. Resize scales). */

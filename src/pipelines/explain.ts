@@ -5,6 +5,7 @@
  */
 import { encodePng, tensorToRgb } from "../io/image.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
+import { extractLoraTags } from "./lora-tags.js";
 import { previewPng } from "./preview.js";
 import type { Components, Tensor } from "./types.js";
 
@@ -67,7 +68,7 @@ export class ExplainCollector {
   /** The explanation for `prompt`. */
   async finish(tokenizer: ClipTokenizer, prompt: string): Promise<Explanation> {
     const [, , h, w] = this.latentShape as [number, number, number, number];
-    const ids = tokenizer.tokenize(prompt).slice(0, tokenizer.maxLength - 2);
+    const ids = tokenizer.tokenize(extractLoraTags(prompt).prompt).slice(0, tokenizer.maxLength - 2);
     const tokens = ids.map((id) => (tokenizer.idToToken(id) ?? "?").replace(/<\/w>$/, ""));
     const hw = h * w;
     const l = this.sum ? this.sum.length / hw : 0;

@@ -47,13 +47,17 @@ function toAttr(name: string, v: OnnxAttrValue): OnnxAttr {
 class Lowering implements LowerCtx {
   readonly nodes: OnnxNode[] = [];
   readonly inits: OnnxTensor[] = [];
+  /** Non-standard operator sets the nodes use. */
+  readonly domains = new Set<string>();
   private readonly consts = new Map<string, string>();
   private tempCount = 0;
   constructor(private readonly dimSource: ReadonlyMap<string, { input: string; axis: number }>) {}
 
-  emit(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, OnnxAttrValue>): void {
+  emit(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, OnnxAttrValue>, domain?: string): void {
     const list = Object.entries(attrs ?? {}).map(([k, v]) => toAttr(k, v));
-    this.nodes.push({ opType, inputs, outputs, attrs: list, name: `${opType}_${this.nodes.length}` });
+    const node = { opType, inputs, outputs, attrs: list, name: `${opType}_${this.nodes.length}` };
+    if (domain !== undefined) this.domains.add(domain);
+    this.nodes.push(domain === undefined ? node : { ...node, domain });
   }
   private constTensor(d: DType, values: readonly number[], dims: readonly number[]): string {
     const key = `${d}:${dims.join(",")}:${values.join(",")}`;
@@ -155,6 +159,7 @@ export function exportOnnx(outputs: Readonly<Record<string, Tensor>>, opts: Expo
   const vi = (v: { name: string; dtype: DType; shape: readonly Dim[] }): OnnxValueInfo => ({ name: v.name, elemType: elem(v.dtype), dims: v.shape });
   const bytes = encodeModel({
     opsetVersion: opts.opset ?? OPSET,
+    extraOpsets: [...low.domains].map((domain) => ({ domain, version: 1 })),
     producerName: "sdts",
     graph: { name: opts.name ?? "sdts", nodes: low.nodes, inputs: graphInputs.map(vi), outputs: graphOutputs.map(vi), initializers: low.inits },
   });

@@ -1,6 +1,7 @@
 /** The complete rule table: one entry per op, checked for completeness by the type. */
 import type { Op } from "../op.js";
 import type { Rule } from "../rule.js";
+import { ATTENTION_RULES } from "./attention.js";
 import { ELEMENTWISE_RULES } from "./elementwise.js";
 import { LINALG_RULES } from "./linalg.js";
 import { REDUCE_RULES } from "./reduce.js";
@@ -12,4 +13,5 @@ export const RULES: { readonly [K in Op]: Rule<K> } = {
   ...LINALG_RULES,
   ...SHAPE_RULES,
   ...REDUCE_RULES,
+  ...ATTENTION_RULES,
 };

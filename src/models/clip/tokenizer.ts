@@ -295,3 +295,8 @@ function addedTokenPattern(tokens: readonly string[]): RegExp | undefined {
   const sorted = [...tokens].sort((a, b) => b.length - a.length);
   return new RegExp(`(${sorted.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`);
 }
+
+/** The words CLIP's BPE runs on: the cleaned text split by CLIP's pattern (to learn a vocabulary from captions). */
+export function clipWords(text: string, cleanup: TextCleanup = "ftfy"): string[] {
+  return Array.from(cleanText(text, cleanup).matchAll(WORD), (m) => m[0]);
+}

@@ -35,6 +35,11 @@ const resize = (x: number[], scale: number | Pair) => ({
   build: ([a]: Tensor[]) => g.resizeNearest(a as Tensor, scale),
 });
 
+const mha = (q: number[], k: number[], v: number[], heads: number, scale?: number) => ({
+  inputs: [{ name: "q", shape: q }, { name: "k", shape: k }, { name: "v", shape: v }],
+  build: ([a, b, c]: Tensor[]) => g.multiHeadAttention(a as Tensor, b as Tensor, c as Tensor, heads, scale),
+});
+
 const cases: OpCase[] = [
   { name: "MatMul 2-D [3,4]×[4,5]", ...matmul([3, 4], [4, 5]) },
   { name: "MatMul batched 3-D×2-D [2,3,4]×[4,5]", ...matmul([2, 3, 4], [4, 5]) },
@@ -67,6 +72,8 @@ const cases: OpCase[] = [
   { name: "Resize ×0.5", ...resize([1, 2, 4, 6], 0.5) },
   { name: "Resize ×0.25 rank 2", ...resize([8, 4], 0.25) },
   { name: "Resize mixed [2, 0.5] rank 3", ...resize([2, 3, 4], [2, 0.5]) },
+  { name: "MultiHeadAttention self, 2 heads [2,5,4]", ...mha([2, 5, 4], [2, 5, 4], [2, 5, 4], 2) },
+  { name: "MultiHeadAttention cross, Lk 3, v width 6, scale 0.3", ...mha([2, 4, 6], [2, 3, 6], [2, 3, 9], 3, 0.3) },
 ];
 
 runOpCases("linalg", cases);

@@ -1,0 +1,67 @@
+/** The in-memory training set (RGB bytes + captions) and the tensors batches are made of. */
+import { encodePng } from "../io/image.js";
+import type { ImageCaptionData } from "../io/image-folder.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
+import type { Rng } from "./rng.js";
+
+/** Distinct random indices in [0, n) (with repeats only when k > n). */
+export function sampleIndices(rng: Rng, n: number, k: number): number[] {
+  if (k > n) return Array.from({ length: k }, () => rng.int(n));
+  const picked = new Set<number>();
+  while (picked.size < k) picked.add(rng.int(n));
+  return [...picked];
+}
+
+/** Images `indices` as [B, 3, S, S] float32 in [−1, 1]. */
+export function imageBatch(d: ImageCaptionData, indices: readonly number[]): HostTensor {
+  const s = d.size;
+  const plane = s * s;
+  const out = new Float32Array(indices.length * 3 * plane);
+  indices.forEach((idx, b) => {
+    const src = idx * plane * 3;
+    for (let i = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++) out[(b * 3 + c) * plane + i] = ((d.rgb[src + i * 3 + c] ?? 0) / 127.5) - 1;
+    }
+  });
+  return { dtype: "float32", shape: [indices.length, 3, s, s], data: out };
+}
+
+/** One of the image's captions, chosen at random. */
+export function randomCaption(d: ImageCaptionData, index: number, rng: Rng): string {
+  const list = d.captions[index] ?? [""];
+  return list[rng.int(list.length)] ?? "";
+}
+
+/** RGB bytes (HWC) of image `i` of a [N, 3, S, S] tensor in [−1, 1]. */
+export function tensorImageRgb(data: Float32Array, size: number, i: number): Uint8Array {
+  const plane = size * size;
+  const out = new Uint8Array(plane * 3);
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) {
+      const v = ((data[(i * 3 + c) * plane + p] ?? 0) + 1) * 127.5;
+      out[p * 3 + c] = Math.round(Math.min(255, Math.max(0, v)));
+    }
+  }
+  return out;
+}
+
+/** RGB bytes (HWC) of dataset image `i`. */
+export function datasetRgb(d: ImageCaptionData, i: number): Uint8Array {
+  const n = d.size * d.size * 3;
+  return d.rgb.slice(i * n, (i + 1) * n);
+}
+
+/** A PNG grid of equal-sized RGB tiles, `cols` per row, with a 2-pixel grey gutter. */
+export async function gridPng(tiles: readonly Uint8Array[], size: number, cols: number): Promise<Uint8Array> {
+  const gap = 2;
+  const rows = Math.ceil(tiles.length / cols);
+  const w = cols * size + (cols + 1) * gap;
+  const h = rows * size + (rows + 1) * gap;
+  const out = new Uint8Array(w * h * 3).fill(128);
+  tiles.forEach((tile, k) => {
+    const x0 = gap + (k % cols) * (size + gap);
+    const y0 = gap + Math.floor(k / cols) * (size + gap);
+    for (let y = 0; y < size; y++) out.set(tile.subarray(y * size * 3, (y + 1) * size * 3), ((y0 + y) * w + x0) * 3);
+  });
+  return encodePng(out, w, h);
+}

@@ -1,0 +1,43 @@
+/**
+ * Model sizes of the trainable stages, as diffusers / transformers config.json objects (what the
+ * exported folder holds): "default" is the shipped model's recipe, "tiny" the CI smoke test's.
+ */
+
+/** Preset names. */
+export type PresetName = "default" | "tiny";
+
+const VAE_BLOCKS = { down_block_types: ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"], up_block_types: ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"] };
+
+/** KL-f4 autoencoders: 64×64×3 → 16×16×4. */
+export const VAE_PRESETS: Readonly<Record<PresetName, Record<string, unknown>>> = {
+  default: { _class_name: "AutoencoderKL", in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [32, 64, 64], layers_per_block: 1, norm_num_groups: 16, sample_size: 64, scaling_factor: 1, ...VAE_BLOCKS },
+  tiny: { _class_name: "AutoencoderKL", in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [8, 8, 8], layers_per_block: 1, norm_num_groups: 4, sample_size: 64, scaling_factor: 1, ...VAE_BLOCKS },
+};
+
+/** Small CLIP text transformers (the vocabulary size is set from the learnt BPE). */
+export const CLIP_PRESETS: Readonly<Record<PresetName, Record<string, unknown>>> = {
+  default: { model_type: "clip_text_model", architectures: ["CLIPTextModel"], hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 512, max_position_embeddings: 77, hidden_act: "quick_gelu", layer_norm_eps: 1e-5, eos_token_id: 2, bos_token_id: 0, pad_token_id: 1, projection_dim: 128 },
+  tiny: { model_type: "clip_text_model", architectures: ["CLIPTextModel"], hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 77, hidden_act: "quick_gelu", layer_norm_eps: 1e-5, eos_token_id: 2, bos_token_id: 0, pad_token_id: 1, projection_dim: 32 },
+};
+
+/** BPE merges to learn (the vocabulary is 512 byte tokens + merges + BOS/EOS). */
+export const BPE_MERGES: Readonly<Record<PresetName, number>> = { default: 1500, tiny: 60 };
+
+/** Small conditional U-Nets on 16×16×4 latents (cross-attention at the two lower levels). */
+export const UNET_PRESETS: Readonly<Record<PresetName, Record<string, unknown>>> = {
+  default: {
+    _class_name: "UNet2DConditionModel", in_channels: 4, out_channels: 4, sample_size: 16, block_out_channels: [64, 128, 128], layers_per_block: 1,
+    down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"], up_block_types: ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    attention_head_dim: 4, cross_attention_dim: 128, norm_num_groups: 32, flip_sin_to_cos: true, freq_shift: 0,
+  },
+  tiny: {
+    _class_name: "UNet2DConditionModel", in_channels: 4, out_channels: 4, sample_size: 16, block_out_channels: [16, 16], layers_per_block: 1,
+    down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D"], up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"],
+    attention_head_dim: 2, cross_attention_dim: 32, norm_num_groups: 8, flip_sin_to_cos: true, freq_shift: 0,
+  },
+};
+
+/** Checks a preset name from the command line. */
+export function isPreset(v: string): v is PresetName {
+  return v === "default" || v === "tiny";
+}
