@@ -2,7 +2,9 @@
  * The SD 1.5 U-Net at 512×512 with CFG (batch 2), sdts against PyTorch on this machine: seconds
  * per U-Net step, achieved GFLOP/s, load time and peak RSS. PyTorch is the torch-peer tool
  * (../shared/tools/torch-peer: diffusers on Debian's python3-torch), run after sdts, never at
- * the same time. Each side runs in its own process, so its peak RSS is its own.
+ * the same time. Each side runs in its own process, so its peak RSS is its own. sdts loads twice,
+ * from an empty cache folder (cold: hard link, fp16 → fp32 widening, graph optimization, saved)
+ * and again from that folder (warm: the saved optimized graph), which then runs the steps.
  *
  * Run: npm run bench:sd [-- CHECKPOINT.safetensors]. Without a checkpoint, a random-weight fp16
  * SD 1.5 one is made once with scripts/make-sd15-random.ts under the cache root
@@ -10,7 +12,7 @@
  * SDTS_BENCH_SIZE (image size, default 512). The last line is `unet step ratio vs torch: R`.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -64,14 +66,14 @@ function unetFlops(latent: number): number {
   return flops;
 }
 
-/** The sdts side, in this (child) process: open, build, bind and compile the U-Net; then time steps. */
-async function sdtsWorker(ckpt: string, size: number, runs: number): Promise<void> {
+/** The sdts side, in this (child) process: open, build, bind and compile the U-Net; then time `runs` steps. */
+async function sdtsWorker(ckpt: string, size: number, runs: number, cacheDir: string): Promise<void> {
   const t0 = performance.now();
   const file = await openSafetensors(ckpt);
   const shapes = new Map([...file.tensors].map(([k, t]) => [k, t.shape] as const));
   const config = detectOriginalUNetConfig(shapes, SD_UNET_PREFIX);
   const h = size / 8;
-  const unet = await loadComponent(`unet[bench-${BATCH}x${h}]`, (root) => buildUNetGraph(root, config, { batch: BATCH, height: h, width: h }), unetWeights(file, config));
+  const unet = await loadComponent(`unet[bench-${BATCH}x${h}]`, (root) => buildUNetGraph(root, config, { batch: BATCH, height: h, width: h }), unetWeights(file, config), { cacheDir });
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = vmHwmMiB();
   const feeds = {
@@ -81,7 +83,7 @@ async function sdtsWorker(ckpt: string, size: number, runs: number): Promise<voi
   } as const;
   const stepsS: number[] = [];
   let warmupS = 0;
-  for (let i = 0; i <= runs; i++) {
+  for (let i = 0; i <= runs && runs > 0; i++) {
     const t = performance.now();
     const out = await unet.run(feeds);
     const s = (performance.now() - t) / 1000;
@@ -91,14 +93,14 @@ async function sdtsWorker(ckpt: string, size: number, runs: number): Promise<voi
   }
   await unet.dispose();
   await file.close();
-  const note = `warm-up ${fmt(warmupS, 2)} s, peak RSS after load ${fmt(rssAfterLoad / 1024, 2)} GiB`;
+  const note = `warm-up step ${fmt(warmupS, 2)} s, peak RSS after load ${fmt(rssAfterLoad / 1024, 2)} GiB`;
   const result: SideResult = { loadS, stepsS, peakRssMiB: vmHwmMiB(), note };
   console.log(JSON.stringify(result));
 }
 
 /** Runs the sdts side in a fresh process (its own peak RSS); returns its report. */
-function runSdts(ckpt: string, size: number, runs: number): SideResult {
-  const r = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--sdts-worker", ckpt, String(size), String(runs)], {
+function runSdts(ckpt: string, size: number, runs: number, cacheDir: string): SideResult {
+  const r = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--sdts-worker", ckpt, String(size), String(runs), cacheDir], {
     cwd: ROOT,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
@@ -156,13 +158,13 @@ function line(name: string, r: SideResult, flopsPerStep: number): string {
   const gflops = flopsPerStep / step / 1e9;
   return (
     `${name}: step ${fmt(step, 2)} s (median of ${r.stepsS.map((s) => fmt(s, 2)).join(", ")}), ${fmt(gflops, 1)} GFLOP/s ` +
-    `(${fmt((100 * gflops) / CONV_PEAK_GFLOPS, 0)}% of the conv peak), load ${fmt(r.loadS, 1)} s, peak RSS ${fmt(r.peakRssMiB / 1024, 2)} GiB; ${r.note}`
+    `(${fmt((100 * gflops) / CONV_PEAK_GFLOPS, 0)}% of the conv peak), load ${fmt(r.loadS, 1)} s${name === "sdts " ? " (warm cache)" : ""}, peak RSS ${fmt(r.peakRssMiB / 1024, 2)} GiB; ${r.note}`
   );
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === "--sdts-worker") return sdtsWorker(args[1] as string, Number(args[2]), Number(args[3]));
+  if (args[0] === "--sdts-worker") return sdtsWorker(args[1] as string, Number(args[2]), Number(args[3]), args[4] as string);
   const size = Number(process.env.SDTS_BENCH_SIZE ?? 512);
   const runs = Number(process.env.SDTS_BENCH_RUNS ?? 3);
   const ckpt = args[0] ?? defaultCheckpoint();
@@ -174,7 +176,16 @@ async function main(): Promise<void> {
   console.log(`sd bench: ${ckpt} (U-Net ${dtypes}, ${fmt(statSync(ckpt).size / 2 ** 30, 2)} GiB file), ${size}×${size}, CFG batch ${BATCH}, ${os.availableParallelism()} threads, ${os.cpus()[0]?.model ?? "cpu"}`);
   console.log(`U-Net forward: ${fmt(perSample / 1e12, 3)} TFLOP per sample (2 × MACs of every Conv and MatMul in the sdts graph), ${fmt(flopsPerStep / 1e12, 3)} TFLOP per CFG step`);
   console.log(`conv peak: ~${CONV_PEAK_GFLOPS} GFLOP/s (bench/engine.ts, 3×3 conv 320→320 at 64×64 through sdts, this machine)`);
-  const sdts = runSdts(ckpt, size, runs);
+  mkdirSync(defaultCacheRoot(), { recursive: true });
+  const cache = mkdtempSync(join(defaultCacheRoot(), "bench-cache-"));
+  let sdts: SideResult;
+  try {
+    const cold = runSdts(ckpt, size, 0, cache);
+    console.log(`sdts cold load (empty cache folder): ${fmt(cold.loadS, 1)} s, peak RSS ${fmt(cold.peakRssMiB / 1024, 2)} GiB`);
+    sdts = runSdts(ckpt, size, runs, cache);
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
   console.log(line("sdts ", sdts, flopsPerStep));
   const torch = runTorch(ckpt, size, runs);
   if (typeof torch === "string") {

@@ -20,6 +20,14 @@ export { availableProviders } from "./runtime/providers.js";
 // Training.
 export { ADAMW_DEFAULTS, adamwUpdate, type AdamWConfig } from "./train/adamw.js";
 export { Trainer, buildTrainStep, type TrainStepOptions } from "./train/train-step.js";
+export { trainVae, type VaeTrainOptions } from "./train/vae.js";
+export { trainClip, type ClipTrainOptions } from "./train/clip.js";
+export { trainUNet, type UNetTrainOptions } from "./train/unet.js";
+export { exportModel, MAX_MODEL_BYTES, type ExportRuns, type ExportResult } from "./train/export.js";
+export type { TrainOptions, TrainProgress, TrainResult } from "./train/run.js";
+export { isPreset, type PresetName } from "./train/presets.js";
+export { buildEmojiDataset, type EmojiDatasetOptions, type EmojiDatasetResult } from "./train/datasets/build-emoji.js";
+export { learnBpe, type LearntBpe } from "./train/bpe.js";
 
 // Stable Diffusion.
 export { loadModel, inspectModel, type LoadModelOptions } from "./pipelines/load-model.js";

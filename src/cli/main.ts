@@ -12,6 +12,8 @@ const main = defineCommand({
     inpaint: () => import("./commands/inpaint.js").then((m) => m.default),
     info: () => import("./commands/info.js").then((m) => m.default),
     serve: () => import("./commands/serve.js").then((m) => m.default),
+    dataset: () => import("./commands/dataset.js").then((m) => m.default),
+    train: () => import("./commands/train.js").then((m) => m.default),
   },
 });
 

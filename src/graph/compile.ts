@@ -2,7 +2,7 @@
 import { rename, writeFile } from "node:fs/promises";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { Provider } from "../runtime/providers.js";
-import { type Session, createSession } from "../runtime/session.js";
+import { type Session, type SessionOptions, createSession } from "../runtime/session.js";
 import { type ExportOptions, type ExportedModel, exportOnnx } from "./onnx/export.js";
 import type { Tensor } from "./tensor.js";
 
@@ -15,8 +15,8 @@ export interface CompileOptions extends ExportOptions {
    * at external files, which onnxruntime resolves relative to the model's folder.
    */
   readonly modelPath?: string;
-  /** Stores the model bytes somewhere onnxruntime can load them from and returns that path (wins over `modelPath`). */
-  readonly saveModel?: (bytes: Uint8Array) => Promise<string>;
+  /** Creates the session from the model bytes instead (e.g. through a cache folder); wins over `modelPath`. */
+  readonly openSession?: (bytes: Uint8Array, options: SessionOptions) => Promise<Session>;
 }
 
 /** A graph ready to run on onnxruntime. */
@@ -35,16 +35,15 @@ export async function compile(outputs: Readonly<Record<string, Tensor>>, opts: C
   const model = exportOnnx(outputs, opts);
   const provider = opts.provider ?? "cpu";
   const graphName = opts.name ?? "graph";
+  const options: SessionOptions = { provider, graphName, ...(opts.threads ? { threads: opts.threads } : {}) };
   let source: Uint8Array | string = model.bytes;
-  if (opts.saveModel !== undefined) {
-    source = await opts.saveModel(model.bytes);
-  } else if (opts.modelPath !== undefined) {
+  if (opts.modelPath !== undefined && opts.openSession === undefined) {
     const tmp = `${opts.modelPath}.${process.pid}.tmp`;
     await writeFile(tmp, model.bytes);
     await rename(tmp, opts.modelPath);
     source = opts.modelPath;
   }
-  const session = await createSession(source, { provider, graphName, ...(opts.threads ? { threads: opts.threads } : {}) });
+  const session = opts.openSession ? await opts.openSession(model.bytes, options) : await createSession(source, options);
   return {
     model,
     session,

@@ -9,11 +9,11 @@ import { ensureDir, pathExists, readBytes, readTextFile, writeFileAtomic } from 
 /** The install command the packages need; part of every "missing" error. */
 export const EMOJI_INSTALL = "npm install --no-save emoji-datasource-google emoji-datasource-twitter";
 
-/** The folder of an installed package, looked up from each of `from` (folders) in turn. */
+/** The folder of an installed package, looked up from each of `from` (folders) in turn, then from the sdts package. */
 export function findPackageDir(pkg: string, from: readonly string[]): string {
-  for (const dir of from) {
+  for (const base of [...from.map((d) => join(d, "noop.js")), import.meta.url]) {
     try {
-      return dirname(createRequire(join(dir, "noop.js")).resolve(`${pkg}/package.json`));
+      return dirname(createRequire(base).resolve(`${pkg}/package.json`));
     } catch {
       // not installed below this folder; try the next
     }

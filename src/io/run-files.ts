@@ -86,3 +86,33 @@ export async function folderBytes(dir: string): Promise<number> {
   }
   return n;
 }
+
+/** Copies one file's bytes. */
+export async function copyFile(from: string, to: string): Promise<void> {
+  await writeFileAtomic(to, await readBytes(from));
+}
+
+/** A fresh temp folder beside `target` (for building a folder and swapping it in). */
+export async function tempFolderBeside(target: string): Promise<string> {
+  const dir = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString("hex")}.tmp`);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Moves a finished folder to `target`, replacing what was there only once the new one is in place. */
+export async function swapFolder(built: string, target: string): Promise<void> {
+  const old = existsSync(target) ? `${built}.old` : undefined;
+  if (old !== undefined) await rename(target, old);
+  try {
+    await rename(built, target);
+  } catch (e) {
+    if (old !== undefined) await rename(old, target);
+    throw new CheckpointError(`cannot move ${built} to ${target}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  if (old !== undefined) await rm(old, { recursive: true, force: true });
+}
+
+/** Removes a folder and everything in it. */
+export async function removeFolder(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

@@ -93,10 +93,13 @@ export async function inlineInitializers(params: ReadonlyMap<string, Tensor>, we
   return out;
 }
 
-/** Bytes every parameter takes in the graph (in its declared dtype). */
-export function paramBytes(params: ReadonlyMap<string, Tensor>): number {
+/** Bytes of all referenced data as stored (a row range counts its rows). */
+export function weightBytes(weights: ReadonlyMap<string, WeightRef>): number {
   let n = 0;
-  for (const t of params.values()) n += (t.shape as number[]).reduce((a, b) => a * b, 1) * (t.dtype === "float16" ? 2 : 4);
+  for (const ref of weights.values()) {
+    const info = ref.file.tensors.get(ref.name);
+    if (info !== undefined) n += ref.rows ? (info.byteLength / (info.shape[0] ?? 1)) * (ref.rows[1] - ref.rows[0]) : info.byteLength;
+  }
   return n;
 }
 

@@ -45,7 +45,9 @@ export class Attention {
     const q = this.toQ.forward(x); // [B, N, C]
     const k = this.toK.forward(context); // [B, L, C]
     const v = this.toV.forward(context); // [B, L, C]
-    const { out, probs } = attention(q, k, v, this.numHeads);
+    // Self-attention runs fused (measured faster at 1024–4096 tokens, and no [B, H, N, N] scores);
+    // cross-attention keeps the primitive ops, whose probabilities feed the attention maps.
+    const { out, probs } = attention(q, k, v, this.numHeads, undefined, { fused: context === x });
     return { out: this.toOut.forward(out), probs };
   }
 }

@@ -181,12 +181,13 @@ export class LoraLibrary {
       return { path: r.path, label: r.name ?? (r.path.split(/[\\/]/).pop() ?? r.path).replace(/\.safetensors$/i, "") };
     }
     if (typeof r.name !== "string" || r.name === "") throw new InputError("a LoRA needs a name (a file in the LoRA folder) or a path");
-    if (this.dir === undefined) throw new InputError(`LoRA '${r.name}' named, but no LoRA folder is set; pass loraDir to loadModel (CLI/server: --lora-dir) or give the file's path`);
+    if (this.dir === undefined) throw new InputError(`LoRA '${r.name}' named, but no LoRA folder is set; set the LoRA folder (loadModel's loraDir) or give the file's path`);
     const files = await listFiles(this.dir, [".safetensors", ...PICKLE]);
     const hit = findLora(files, r.name) ?? (await this.findByAlias(files, r.name));
     if (hit === undefined) {
       const names = files.filter((f) => f.ext === ".safetensors").map((f) => f.name);
-      throw new InputError(`LoRA '${r.name}' not found in ${this.dir}${names.length ? ` (available: ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", …" : ""})` : " (the folder has no .safetensors LoRAs)"}`);
+      const some = names.length === 0 ? "the folder has no .safetensors LoRAs" : `available: ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", …" : ""}`;
+      throw new InputError(`LoRA '${r.name}' not found in ${this.dir} (${some})`);
     }
     if (hit.ext !== ".safetensors") throw new CheckpointError(`LoRA '${r.name}' (${hit.path}) is ${pickleReason}`);
     return { path: hit.path, label: r.name };
@@ -220,6 +221,15 @@ export class LoraLibrary {
     }
     return p;
   }
+}
+
+/** A LoraLibrary over `dir`, checked now to be a readable folder (so a wrong path fails at load, not at the first prompt). */
+export async function openLoraLibrary(makeTargets: () => LoraTargets, dir: string | undefined): Promise<LoraLibrary> {
+  if (dir !== undefined) {
+    if (typeof dir !== "string" || dir === "") throw new InputError("loraDir must be a folder path");
+    await listFiles(dir, []);
+  }
+  return new LoraLibrary(makeTargets, dir);
 }
 
 function checkWeight(w: number, what: string): number {

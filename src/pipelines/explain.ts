@@ -78,7 +78,7 @@ export class ExplainCollector {
       for (let p = 0; p < hw; p++) {
         const v = (this.sum?.[p * l + j + 1] ?? 0) / Math.max(this.calls, 1);
         data[p] = v;
-        max = Math.max(max, v);
+        max = Math.max(max, data[p] ?? 0); // the stored float32, so that the peak divides to exactly 1
       }
       if (max > 0) for (let p = 0; p < hw; p++) data[p] = (data[p] ?? 0) / max;
       return { token, index: j + 1, width: w, height: h, data };

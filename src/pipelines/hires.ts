@@ -71,7 +71,14 @@ export async function txt2imgHires(c: Components, p: Txt2ImgParams, h: HiresPara
     : await secondPassFromImages(c, base, common, up, defaults);
   const extra = `, Hires upscale: ${scale}, Hires steps: ${common.steps}, Hires upscaler: ${h.upscaler ?? "Latent"}`;
   const infotexts = second.info.infotexts.map((t) => t + extra);
-  return { ...second, info: { ...second.info, infotexts } };
+  // The PNGs carry the infotext too: write them again with the hires settings.
+  const images = await Promise.all(
+    second.images.map(async (png, i) => {
+      const d = await decodeImage(png);
+      return encodePng(d.rgb, d.width, d.height, infotexts[i]);
+    }),
+  );
+  return { ...second, images, info: { ...second.info, infotexts } };
 }
 
 async function secondPassFromImages(

@@ -14,7 +14,7 @@ import type { Provider } from "../runtime/providers.js";
 import { parseProvider } from "../runtime/providers.js";
 import { loadTokenizer } from "./load-tokenizer.js";
 import { Model, type ModelAddOns, type ModelInfo } from "./model.js";
-import { LoraLibrary, loadEmbeddings } from "./adapters.js";
+import { loadEmbeddings, openLoraLibrary } from "./adapters.js";
 import { loraTargets } from "../models/lora/keys.js";
 import { makeComponents } from "./components.js";
 import { componentWeights, readJsonIfExists, sourceKind } from "./sources.js";
@@ -70,9 +70,10 @@ export async function loadModel(source: string, opts: LoadModelOptions = {}): Pr
     const name = source === "default" ? "default" : (path.split(/[\\/]/).filter(Boolean).pop() ?? path).replace(/\.safetensors$/i, "");
     const ti = opts.embeddingsDir === undefined ? undefined : await loadEmbeddings(opts.embeddingsDir, parts.clip.hiddenSize, parts.clip.vocabSize);
     const tokenizer = ti && ti.count > 0 ? baseTokenizer.withEmbeddings(ti.tokens) : baseTokenizer;
+    const loras = await openLoraLibrary(() => loraTargets(parts.unet, parts.clip), opts.loraDir);
     const built = makeComponents(name, parts, tokenizer, provider, ti && ti.count > 0 ? { count: ti.count, table: ti.table } : undefined);
     const addOns: ModelAddOns = {
-      loras: new LoraLibrary(() => loraTargets(parts.unet, parts.clip), opts.loraDir),
+      loras,
       embeddings: ti?.list ?? { loaded: [], skipped: [] },
       withLoras: built.withLoras,
     };

@@ -19,7 +19,8 @@ export async function loadMask(mask: MaskInput, width: number, height: number, b
   }
   if (invert) u8 = u8.map((v) => 255 - v);
   if (blur > 0) {
-    const b = await sharp(u8, { raw: { width, height, channels: 1 } }).blur(Math.max(0.3, blur)).raw().toBuffer();
+    // sharp's blur hands back sRGB (3 channels) unless told to stay grey (#7: the blurred mask came out garbled).
+    const b = await sharp(u8, { raw: { width, height, channels: 1 } }).blur(Math.max(0.3, blur)).toColourspace("b-w").raw().toBuffer();
     u8 = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   }
   return Float32Array.from(u8, (v) => v / 255);

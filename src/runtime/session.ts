@@ -25,6 +25,11 @@ export interface SessionOptions {
   readonly threads?: number;
   /** ORT graph optimization level; defaults to "all". */
   readonly optimization?: "disabled" | "basic" | "extended" | "all";
+  /**
+   * Also write the optimized graph to `model`, its initializers to `externalData` (a file name
+   * in the same folder), so a later session can load it without optimizing again.
+   */
+  readonly saveOptimized?: { readonly model: string; readonly externalData: string };
 }
 
 /** A loaded model ready to run; call `dispose()` when done. */
@@ -56,8 +61,13 @@ export async function createSession(model: Uint8Array | string, options: Session
     executionMode: "sequential",
     // Idle worker threads would otherwise spin after a run; with several sessions taking turns
     // (text encoder, U-Net, VAE) on few cores that costs 30–50% (measured by bench/engine.ts).
-    extra: { session: { "intra_op.allow_spinning": "0" } },
+    extra: { session: { "intra_op.allow_spinning": "0", ...saveOptions(options.saveOptimized) } },
   };
+  if (options.saveOptimized) {
+    ortOptions.optimizedModelFilePath = options.saveOptimized.model;
+    // ORT warns that an NCHWc-optimized copy suits only this machine: the cache key says so already.
+    ortOptions.logSeverityLevel = 3;
+  }
   let inner: ort.InferenceSession;
   try {
     inner =
@@ -69,6 +79,12 @@ export async function createSession(model: Uint8Array | string, options: Session
     throw wrapOrtError(e, `creating session${from}`, provider, graphName);
   }
   return new OrtSession(inner, provider, graphName);
+}
+
+/** Session config entries (under "session.") that put a saved optimized model's initializers in one file. */
+function saveOptions(save: SessionOptions["saveOptimized"]): Record<string, string> {
+  if (save === undefined) return {};
+  return { optimized_model_external_initializers_file_name: save.externalData, optimized_model_external_initializers_min_size_in_bytes: "64" };
 }
 
 /** Wraps an ORT failure in a BackendError naming the action, graph and provider. */

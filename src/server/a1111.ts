@@ -2,15 +2,20 @@
  * AUTOMATIC1111's API (`/sdapi/v1/*`), so its clients work unchanged. Shapes follow its
  * modules/api/api.py and models.py
  * (https://github.com/AUTOMATIC1111/stable-diffusion-webui/blob/0050a35429b824cbb0a794694358fb32ce487ac4/modules/api/api.py);
- * lists of things sdts has none of (scripts, LoRAs, upscalers…) answer empty, as clients probe them.
+ * lists of things sdts has none of (scripts, hypernetworks…) answer empty, as clients probe them.
  */
 import { freemem, totalmem } from "node:os";
 import { VERSION, SAMPLERS, parseInfotext, readPngText } from "../index.js";
-import { type A1111Txt2Img, a1111Info, jobTimestamp, parseA1111Txt2Img } from "./a1111-txt2img.js";
+import { a1111Info, jobTimestamp } from "./a1111-info.js";
+import { parseA1111Img2Img } from "./a1111-img2img.js";
+import type { A1111Request } from "./a1111-request.js";
+import { parseA1111Txt2Img } from "./a1111-txt2img.js";
 import { listCheckpoints, resolveCheckpoint, titleOf } from "./checkpoints.js";
 import type { Route, RouteRequest, ServerContext } from "./context.js";
 import { HttpError, asObject, invalid } from "./http.js";
+import { latentModeItems, upscalerItems } from "./hires.js";
 import type { Job } from "./job.js";
+import type { Limits } from "./params.js";
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 
@@ -26,13 +31,16 @@ export async function switchModel(ctx: ServerContext, value: string, field: stri
   ctx.log(`model ${job.loaded?.name ?? source} loaded`);
 }
 
-async function txt2img(ctx: ServerContext, r: RouteRequest): Promise<unknown> {
+type Parse = (body: Readonly<Record<string, unknown>>, size: { width: number; height: number }, limits: Limits) => A1111Request;
+
+/** POST txt2img / img2img: parse, queue, wait, answer `{ images, parameters, info }`. */
+async function generate(ctx: ServerContext, r: RouteRequest, parse: Parse): Promise<unknown> {
   const body = asObject(await r.body());
   await ctx.queue.modelSettled();
   const size = ctx.queue.model?.defaults ?? { width: 512, height: 512 };
-  const req: A1111Txt2Img = parseA1111Txt2Img(body, size, ctx.opts.limits);
+  const req = parse(body, size, ctx.opts.limits);
   if (req.checkpoint !== undefined) await switchModel(ctx, req.checkpoint, "override_settings.sd_model_checkpoint");
-  const job = ctx.queue.submit({ kind: "txt2img", runs: req.runs, save: req.save });
+  const job = ctx.queue.submit({ kind: "generate", runs: req.runs, save: req.save });
   // A client gone before its job started wants nothing: drop it from the queue.
   r.res.on("close", () => {
     if (job.state === "queued") ctx.queue.cancel(job.id);
@@ -40,34 +48,38 @@ async function txt2img(ctx: ServerContext, r: RouteRequest): Promise<unknown> {
   await job.finished;
   if (job.state === "error" && job.error) throw job.error;
   const images = req.send ? job.results.flatMap((res) => res.images.map(b64)) : [];
-  return { images, parameters: req.echo, info: JSON.stringify(a1111Info(job, req, `sdts ${VERSION}`)) };
+  const info = a1111Info(job, req, `sdts ${VERSION}`, ctx.queue.model?.inpainting ?? false);
+  return { images, parameters: req.echo, info: JSON.stringify(info) };
 }
 
 function stateOf(ctx: ServerContext, running: Job | undefined): Record<string, unknown> {
   const last = ctx.queue.lastStarted;
-  const count = running?.spec.kind === "txt2img" ? running.spec.runs.length : 0;
+  const runs = running?.spec.kind === "generate" ? running.spec.runs : [];
+  const kind = runs[0]?.kind === "txt2img" ? "txt2img" : "img2img";
+  // A1111 counts each hires pass as a job of its own (job_count doubles).
+  const passes = running?.passes ?? 1;
   return {
     skipped: last?.skipped ?? false,
     interrupted: last?.interrupted ?? false,
     stopping_generation: false,
-    job: running ? `txt2img(${running.id})` : "",
-    job_count: count,
+    job: running ? `${kind}(${running.id})` : "",
+    job_count: runs.length * passes,
     job_timestamp: last ? jobTimestamp(last.startedAt) : "0",
-    job_no: running?.runIndex ?? 0,
-    sampling_step: running?.step ?? 0,
-    sampling_steps: running?.total ?? 0,
+    job_no: running ? running.runIndex * passes + running.pass : 0,
+    sampling_step: running?.passStep ?? 0,
+    sampling_steps: running?.passTotal ?? 0,
   };
 }
 
 function progress(ctx: ServerContext, r: RouteRequest): unknown {
   const cur = ctx.queue.current;
-  const running = cur?.spec.kind === "txt2img" ? cur : undefined;
+  const running = cur?.spec.kind === "generate" ? cur : undefined;
   const state = stateOf(ctx, running);
-  if (running === undefined || running.spec.kind !== "txt2img") return { progress: 0, eta_relative: 0, state, current_image: null, textinfo: null };
-  const count = running.spec.runs.length;
+  if (running === undefined || running.spec.kind !== "generate") return { progress: 0, eta_relative: 0, state, current_image: null, textinfo: null };
+  const count = running.spec.runs.length * running.passes;
   // A1111's estimate: done fraction (+0.01 so it is never 0), ETA by linear extrapolation.
-  let done = 0.01 + running.runIndex / count;
-  if (running.total > 0) done += (running.step / running.total) / count;
+  let done = 0.01 + (running.runIndex * running.passes + running.pass) / count;
+  if (running.passTotal > 0) done += (running.passStep / running.passTotal) / count;
   const elapsed = (Date.now() - running.startedAt) / 1000;
   const skip = ["true", "1"].includes((r.url.searchParams.get("skip_current_image") ?? "").toLowerCase());
   return {
@@ -75,7 +87,7 @@ function progress(ctx: ServerContext, r: RouteRequest): unknown {
     eta_relative: elapsed / done - elapsed,
     state,
     current_image: !skip && running.preview ? b64(running.preview) : null,
-    textinfo: `Sampling step ${running.step}/${running.total}`,
+    textinfo: `Sampling step ${running.passStep}/${running.passTotal}`,
   };
 }
 
@@ -109,6 +121,7 @@ async function getOptions(ctx: ServerContext): Promise<unknown> {
     samples_format: "png",
     outdir_samples: ctx.opts.outputs,
     outdir_txt2img_samples: ctx.opts.outputs,
+    outdir_img2img_samples: ctx.opts.outputs,
     show_progress_every_n_steps: ctx.queue.opts.previewEvery,
     live_previews_enable: ctx.queue.opts.previewEvery !== 0,
     CLIP_stop_at_last_layers: 1,
@@ -160,7 +173,8 @@ const post = (path: string, handle: (ctx: ServerContext, r: RouteRequest) => unk
 
 /** The /sdapi/v1 routes. */
 export const a1111Routes: readonly Route[] = [
-  post("txt2img", txt2img),
+  post("txt2img", (ctx, r) => generate(ctx, r, parseA1111Txt2Img)),
+  post("img2img", (ctx, r) => generate(ctx, r, parseA1111Img2Img)),
   get("progress", progress),
   post("interrupt", (ctx) => (ctx.queue.interrupt(), {})),
   post("skip", (ctx) => (ctx.queue.skip(), null)),
@@ -180,8 +194,8 @@ export const a1111Routes: readonly Route[] = [
   get("loras", () => []),
   post("refresh-loras", () => null),
   get("embeddings", () => ({ loaded: {}, skipped: {} })),
-  get("upscalers", () => []),
-  get("latent-upscale-modes", () => []),
+  get("upscalers", upscalerItems),
+  get("latent-upscale-modes", latentModeItems),
   get("hypernetworks", () => []),
   get("face-restorers", () => []),
   get("realesrgan-models", () => []),

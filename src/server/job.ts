@@ -17,8 +17,11 @@ export type JobEvent =
   | { readonly type: "error"; readonly error: HttpError }
   | { readonly type: "cancelled" };
 
-/** What to do: generate (one worker run per entry of `runs`; A1111's n_iter) or load a model. */
-export type JobSpec = { readonly kind: "txt2img"; readonly runs: readonly RunParams[]; readonly save: boolean } | { readonly kind: "load"; readonly source: string };
+/**
+ * What to do: generate (one worker run per entry of `runs`, each txt2img, img2img or inpaint;
+ * A1111's n_iter) or load a model.
+ */
+export type JobSpec = { readonly kind: "generate"; readonly runs: readonly RunParams[]; readonly save: boolean } | { readonly kind: "load"; readonly source: string };
 
 /** One queued or finished job. */
 export class Job {
@@ -27,10 +30,15 @@ export class Job {
   state: JobState = "queued";
   startedAt = 0;
   finishedAt = 0;
-  /** Which run of `runs` is going, its step (monotone) and the sampler's step count. */
+  /** Which run of `runs` is going, its step (monotone) and the sampler's step count (over all passes of the run). */
   runIndex = 0;
   step = 0;
   total = 0;
+  /** The sampling pass of the run (the hires fix has more than one) and the step within it. */
+  pass = 0;
+  passes = 1;
+  passStep = 0;
+  passTotal = 0;
   preview: Uint8Array | undefined;
   readonly results: RunResult[] = [];
   readonly saved: GalleryItem[] = [];
@@ -50,7 +58,8 @@ export class Job {
   private settle!: (j: Job) => void;
   private readonly events = new EventEmitter();
 
-  constructor(readonly spec: JobSpec) {
+  /** Not readonly: a finished job's input images are dropped (see JobQueue.prune). */
+  constructor(public spec: JobSpec) {
     this.finished = new Promise((r) => (this.settle = r));
     this.events.setMaxListeners(0);
   }

@@ -7,6 +7,7 @@
 import { HttpError } from "./http.js";
 import { Job, type JobSpec } from "./job.js";
 import type { Outputs } from "./outputs.js";
+import { passesOf } from "./passes.js";
 import type { LoadedModel, RunParams } from "./protocol.js";
 import { type GenerationWorker, type RunProgress, WorkerError } from "./worker-client.js";
 
@@ -44,8 +45,8 @@ export class JobQueue {
   /** Queues a job; a generation gets 503 when the queue is full or no model is (being) loaded. */
   submit(spec: JobSpec): Job {
     if (this.closed) throw new HttpError(503, "shutting_down", "the server is shutting down");
-    if (spec.kind === "txt2img") {
-      const waitingGen = this.waiting.filter((j) => j.spec.kind === "txt2img").length;
+    if (spec.kind === "generate") {
+      const waitingGen = this.waiting.filter((j) => j.spec.kind === "generate").length;
       if (waitingGen >= this.opts.queueLimit) {
         const secs = this.retryAfter();
         throw new HttpError(503, "queue_full", `the queue is full (${waitingGen} jobs waiting, limit ${this.opts.queueLimit}); retry in about ${secs} s`, undefined, { "retry-after": String(secs) });
@@ -83,14 +84,14 @@ export class JobQueue {
       this.waiting.splice(this.waiting.indexOf(job), 1);
       job.end("cancelled");
       this.announcePositions();
-    } else if (job.spec.kind === "txt2img") this.stop(job, "cancel");
+    } else if (job.spec.kind === "generate") this.stop(job, "cancel");
     return job;
   }
 
   /** A1111 interrupt: stops the running generation; its finished images are kept. */
   interrupt(): void {
     const job = this.current;
-    if (job?.spec.kind !== "txt2img") return;
+    if (job?.spec.kind !== "generate") return;
     job.interrupted = true;
     this.stop(job, "interrupt");
   }
@@ -98,7 +99,7 @@ export class JobQueue {
   /** A1111 skip: stops the current run of the running job and goes on with the next. */
   skip(): void {
     const job = this.current;
-    if (job?.spec.kind === "txt2img") this.stop(job, "skip");
+    if (job?.spec.kind === "generate") this.stop(job, "skip");
   }
 
   /** Seconds a client should wait before retrying: the queue's length times the recent mean job time. */
@@ -181,6 +182,10 @@ export class JobQueue {
       job.runIndex = i;
       job.step = 0;
       job.total = params.steps;
+      job.pass = 0;
+      job.passes = passesOf(params);
+      job.passStep = 0;
+      job.passTotal = params.steps;
       const res = await this.worker
         .run(
           params,
@@ -211,7 +216,11 @@ export class JobQueue {
 
   private progress(job: Job, p: RunProgress): void {
     job.step = Math.max(job.step, p.step);
-    job.total = p.total;
+    job.total = Math.max(p.total, job.step);
+    job.pass = p.pass;
+    job.passes = p.passes;
+    job.passStep = p.passStep;
+    job.passTotal = p.passTotal;
     if (p.preview) job.preview = p.preview;
     job.emit({ type: "progress", step: job.step, total: job.total, ...(p.preview ? { preview: p.preview } : {}) });
   }
@@ -222,6 +231,7 @@ export class JobQueue {
     for (const j of done.slice(0, -KEEP_HEAVY)) {
       for (const [i, r] of j.results.entries()) if (r.images.length > 0 || r.explain) j.results[i] = { images: [], seeds: r.seeds, info: r.info };
       j.preview = undefined;
+      if (j.spec.kind === "generate") j.spec = { ...j.spec, runs: j.spec.runs.map(withoutImages) };
     }
     let finished = done.length;
     for (const [id, j] of this.jobs) {
@@ -232,6 +242,13 @@ export class JobQueue {
       }
     }
   }
+}
+
+/** A run without its input images (kept only while the job may still be asked about). */
+function withoutImages(r: RunParams): RunParams {
+  if (r.kind === "txt2img") return r;
+  const empty = new Uint8Array(0);
+  return r.kind === "inpaint" ? { ...r, image: empty, ...(r.mask ? { mask: empty } : {}) } : { ...r, image: empty };
 }
 
 /** A failed run as an HTTP error: bad input 422, no model 503, anything else 500. */

@@ -5,44 +5,21 @@
  * about types (no numbers as strings); unknown fields are ignored. See README.md here.
  */
 import { join } from "node:path";
-import { SAMPLERS, VERSION } from "../index.js";
+import { HIRES_UPSCALERS, SAMPLERS, VERSION } from "../index.js";
 import { HANDLED, Reply, type Route, type RouteRequest, type ServerContext } from "./context.js";
 import { HttpError, asObject, invalid } from "./http.js";
 import type { Job, JobEvent } from "./job.js";
 import { isOutputName } from "./outputs.js";
-import { Fields, randomSeed } from "./params.js";
-import type { RunParams } from "./protocol.js";
+import { EDIT_DEFAULTS, FILLS, HIRES_DEFAULTS, NATIVE_DEFAULTS, RESIZE_MODES, parseJob } from "./native-job.js";
 import { sendFile } from "./static.js";
 
-/** Defaults of the native API (the model's size and sampler fill in the rest). */
-export const NATIVE_DEFAULTS = { steps: 20, cfgScale: 7, seed: -1, batchSize: 1 } as const;
+export { NATIVE_DEFAULTS } from "./native-job.js";
 
 const dataUrl = (png: Uint8Array): string => `data:image/png;base64,${Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString("base64")}`;
 
-/** Parses a POST /api/jobs body into one worker run. */
-export function parseJob(body: Readonly<Record<string, unknown>>, ctx: ServerContext): RunParams {
-  const f = new Fields(body, false);
-  const d = ctx.queue.model?.defaults ?? { width: 512, height: 512, sampler: "Euler a" };
-  const l = ctx.opts.limits;
-  if (f.missing("prompt")) throw invalid("prompt", "is required (a string; may be empty)");
-  const seed = f.seed("seed");
-  return {
-    prompt: f.str("prompt", ""),
-    negativePrompt: f.str("negativePrompt", ""),
-    steps: f.int("steps", NATIVE_DEFAULTS.steps, 1, l.maxSteps),
-    cfgScale: f.num("cfgScale", NATIVE_DEFAULTS.cfgScale, 0, 100),
-    sampler: f.sampler("sampler", d.sampler),
-    seed: seed === -1 ? randomSeed() : seed,
-    width: f.size("width", d.width, l.maxWidth),
-    height: f.size("height", d.height, l.maxHeight),
-    batchSize: f.int("batchSize", NATIVE_DEFAULTS.batchSize, 1, l.maxBatch),
-    explain: f.bool("explain", false),
-  };
-}
-
 function jobOf(ctx: ServerContext, id: string): Job {
   const job = ctx.queue.get(id);
-  if (job === undefined || job.spec.kind !== "txt2img") throw new HttpError(404, "not_found", `no job ${id} (finished jobs are kept for a while, then forgotten)`);
+  if (job === undefined || job.spec.kind !== "generate") throw new HttpError(404, "not_found", `no job ${id} (finished jobs are kept for a while, then forgotten)`);
   return job;
 }
 
@@ -81,7 +58,7 @@ function sseEvent(job: Job, e: JobEvent): [string, unknown] {
 function replay(ctx: ServerContext, job: Job): JobEvent[] {
   if (job.state === "queued") return [{ type: "queued", position: ctx.queue.position(job) }];
   if (job.state === "running") {
-    const first = job.spec.kind === "txt2img" ? (job.spec.runs[0]?.steps ?? 0) : 0;
+    const first = job.spec.kind === "generate" ? (job.spec.runs[0]?.steps ?? 0) : 0;
     const out: JobEvent[] = [{ type: "start", total: first }];
     if (job.step > 0) out.push({ type: "progress", step: job.step, total: job.total, ...(job.preview ? { preview: job.preview } : {}) });
     return out;
@@ -124,8 +101,11 @@ function info(ctx: ServerContext): unknown {
     model: m?.name ?? null,
     modelFamily: m?.family ?? null,
     modelError: m === undefined ? ctx.queue.modelError : null,
+    modelInpainting: m?.inpainting ?? false,
     samplers: SAMPLERS.map((s) => ({ name: s.name, aliases: [...s.aliases] })),
     defaults: { prompt: "", negativePrompt: "", steps: NATIVE_DEFAULTS.steps, cfgScale: NATIVE_DEFAULTS.cfgScale, sampler: d.sampler, seed: -1, width: d.width, height: d.height, batchSize: 1 },
+    edit: { ...EDIT_DEFAULTS, fills: [...FILLS], resizeModes: [...RESIZE_MODES] },
+    hires: { ...HIRES_DEFAULTS, upscalers: [...HIRES_UPSCALERS] },
     limits: { maxWidth: l.maxWidth, maxHeight: l.maxHeight, maxSteps: l.maxSteps, maxBatch: l.maxBatch, queueLimit: ctx.opts.queueLimit },
     previewEvery: ctx.queue.opts.previewEvery,
     queue: { running: ctx.queue.current !== undefined, waiting: ctx.queue.waitingCount },
@@ -152,7 +132,7 @@ export const nativeRoutes: readonly Route[] = [
       const body = asObject(await r.body());
       await ctx.queue.modelSettled();
       const params = parseJob(body, ctx);
-      const job = ctx.queue.submit({ kind: "txt2img", runs: [params], save: true });
+      const job = ctx.queue.submit({ kind: "generate", runs: [params], save: true });
       return new Reply(202, { id: job.id, position: ctx.queue.position(job) }, { location: `/api/jobs/${job.id}` });
     },
   },

@@ -21,6 +21,8 @@ export interface GalleryParams {
   width?: number;
   height?: number;
   model?: string;
+  /** img2img, inpainting and hires images: the infotext's "Denoising strength". */
+  denoisingStrength?: number;
 }
 
 /** One saved image. */
@@ -64,6 +66,8 @@ export function paramsFromInfotext(text: string): GalleryParams {
     out.height = Number(size[2]);
   }
   if (p["Model"] !== undefined) out.model = p["Model"];
+  const strength = num("Denoising strength");
+  if (strength !== undefined) out.denoisingStrength = strength;
   return out;
 }
 

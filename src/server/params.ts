@@ -5,6 +5,7 @@
  */
 import { SAMPLERS } from "../index.js";
 import { invalid } from "./http.js";
+import { decodeImageField } from "./image-field.js";
 
 /** Configurable parameter limits. */
 export interface Limits {
@@ -64,7 +65,9 @@ export class Fields {
     const v = this.body[name];
     if (v === undefined || v === null) return def;
     if (typeof v === "boolean") return v;
+    // pydantic (A1111) also takes "true"/"false" and 0/1; A1111's UI sends some switches as indices.
     if (this.lax && (v === "true" || v === "false")) return v === "true";
+    if (this.lax && (v === 0 || v === 1)) return v === 1;
     throw invalid(this.prefix + name, `must be true or false (got ${JSON.stringify(v)})`);
   }
 
@@ -74,6 +77,24 @@ export class Fields {
     if (v === undefined || v === null) return {};
     if (typeof v !== "object" || Array.isArray(v)) throw invalid(this.prefix + name, `must be an object (got ${Array.isArray(v) ? "array" : typeof v})`);
     return v as Body;
+  }
+
+  /** An image sent as base64 or a data URL, or undefined when absent (null, or "" when `emptyIsAbsent`). */
+  image(name: string, emptyIsAbsent = false): Uint8Array | undefined {
+    const v = this.body[name];
+    if (v === undefined || v === null || (emptyIsAbsent && v === "")) return undefined;
+    return decodeImageField(v, this.prefix + name);
+  }
+
+  /** One of `names`, given by name or by its index (A1111 sends indices); returns the index. */
+  choice(name: string, names: readonly string[], def: number): number {
+    const v = this.body[name];
+    if (v === undefined || v === null) return def;
+    const i = typeof v === "string" && !/^\d+$/.test(v.trim()) ? names.indexOf(v.trim().toLowerCase()) : this.number(name, def);
+    if (!Number.isInteger(i) || i < 0 || i >= names.length) {
+      throw invalid(this.prefix + name, `must be one of ${names.map((n, k) => `${k} (${n})`).join(", ")} (got ${JSON.stringify(v)})`);
+    }
+    return i;
   }
 
   /** Width or height: a multiple of 8 from 8 to `max`. */

@@ -1,6 +1,6 @@
 /** The HTTP thread's handle on the generation worker: spawn, load, run, cancel, restart after a crash. */
 import { Worker } from "node:worker_threads";
-import { CANCEL_SLOT, type FromWorker, type LoadedModel, type RunParams, type RunResult, type ToWorker } from "./protocol.js";
+import { CANCEL_SLOT, type FromWorker, type LoadedModel, type PassProgress, type RunParams, type RunResult, type ToWorker } from "./protocol.js";
 
 /** An error raised inside the worker, with the library's error name (InputError, CheckpointError, …). */
 export class WorkerError extends Error {
@@ -13,9 +13,7 @@ export class WorkerError extends Error {
 }
 
 /** Progress of a run, as the worker reports it. */
-export interface RunProgress {
-  readonly step: number;
-  readonly total: number;
+export interface RunProgress extends PassProgress {
   readonly preview?: Uint8Array;
 }
 
@@ -70,7 +68,7 @@ export class GenerationWorker {
     return msg.model;
   }
 
-  /** Runs txt2img; resolves to the result, or "cancelled" after `cancel(seq)`. `started` gets the run's seq. */
+  /** Runs txt2img, img2img or inpainting (by `params.kind`); resolves to the result, or "cancelled" after `cancel(seq)`. `started` gets the run's seq. */
   async run(params: RunParams, previewEvery: number, onProgress: (p: RunProgress) => void, started: (seq: number) => void): Promise<RunResult | "cancelled"> {
     if (this.worker === undefined && this.lastLoad !== undefined) await this.load(this.lastLoad.source, this.lastLoad.provider);
     const msg = await this.request({ type: "run", seq: 0, params, previewEvery }, onProgress, started);
@@ -126,7 +124,7 @@ export class GenerationWorker {
     const p = this.pending.get(m.seq);
     if (p === undefined) return;
     if (m.type === "progress") {
-      p.onProgress?.({ step: m.step, total: m.total, ...(m.preview ? { preview: m.preview } : {}) });
+      p.onProgress?.({ ...m.progress, ...(m.preview ? { preview: m.preview } : {}) });
       return;
     }
     this.pending.delete(m.seq);

@@ -8,8 +8,9 @@
  * posted "cancel" would only be read after the run ended. onProgress polls the flag instead.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { CheckpointError, loadModel, previewPng, type Model } from "../index.js";
+import { CheckpointError, loadModel, previewPng, type Model, type Txt2ImgParams, type Txt2ImgResult } from "../index.js";
 import { CANCEL_SLOT, type FromWorker, type RunParams, type ToWorker } from "./protocol.js";
+import { passCounter } from "./passes.js";
 
 const port = parentPort;
 if (port === null) throw new Error("src/server/worker.ts must run in a worker thread");
@@ -29,16 +30,41 @@ async function load(seq: number, source: string, provider: string): Promise<void
   post({
     type: "loaded",
     seq,
-    model: { name: next.info.name, family: next.info.family, source: next.info.source, defaults: { width: d.width, height: d.height, sampler: d.sampler } },
+    model: { name: next.info.name, family: next.info.family, source: next.info.source, defaults: { width: d.width, height: d.height, sampler: d.sampler }, inpainting: next.info.inpainting },
   });
+}
+
+/** The library call for a run. */
+function generate(m: Model, p: RunParams, common: Txt2ImgParams): Promise<Txt2ImgResult> {
+  switch (p.kind) {
+    case "txt2img":
+      return m.txt2img({ ...common, explain: p.explain, ...(p.hires ? { hires: { ...p.hires } } : {}) });
+    case "img2img":
+      return m.img2img({ ...common, image: p.image, strength: p.strength, resizeMode: p.resizeMode });
+    case "inpaint":
+      return m.inpaint({
+        ...common,
+        image: p.image,
+        strength: p.strength,
+        resizeMode: p.resizeMode,
+        maskBlur: p.maskBlur,
+        fill: p.fill,
+        invertMask: p.invertMask,
+        onlyMasked: p.onlyMasked,
+        onlyMaskedPadding: p.onlyMaskedPadding,
+        ...(p.mask ? { mask: p.mask } : {}),
+        ...(p.outpaint ? { outpaint: { ...p.outpaint } } : {}),
+      });
+  }
 }
 
 async function run(seq: number, p: RunParams, previewEvery: number): Promise<void> {
   if (model === undefined) throw new CheckpointError("no model is loaded");
   const controller = new AbortController();
+  const count = passCounter(p);
   // Previews encode asynchronously; chaining the posts keeps progress messages in step order.
   let posted: Promise<void> = Promise.resolve();
-  const res = await model.txt2img({
+  const res = await generate(model, p, {
     prompt: p.prompt,
     negativePrompt: p.negativePrompt,
     steps: p.steps,
@@ -48,17 +74,16 @@ async function run(seq: number, p: RunParams, previewEvery: number): Promise<voi
     width: p.width,
     height: p.height,
     batchSize: p.batchSize,
-    explain: p.explain,
     signal: controller.signal,
     onProgress: (info) => {
       if (Atomics.load(flags, CANCEL_SLOT) === seq) controller.abort();
-      const { step, total } = info;
-      const wantPreview = previewEvery > 0 && (step % previewEvery === 0 || step === total);
+      const progress = count(info.step, info.total);
+      const wantPreview = previewEvery > 0 && (info.step % previewEvery === 0 || info.step === info.total);
       // A preview that fails must not fail the generation: the step is reported without it.
       const preview = wantPreview ? previewPng(info.denoised ?? info.latents).catch(() => undefined) : undefined;
       posted = posted.then(async () => {
         const png = await preview;
-        post({ type: "progress", seq, step, total, ...(png ? { preview: png } : {}) });
+        post({ type: "progress", seq, progress, ...(png ? { preview: png } : {}) });
       });
     },
   });

@@ -29,8 +29,8 @@ import { Rng } from "./rng.js";
 import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runStage, writeRunConfig } from "./run.js";
 import { Trainer } from "./train-step.js";
 
-/** Tokens per caption while training (BOS + 30 + EOS): the pooled EOS row never looks past it (causal mask). */
-export const CLIP_TRAIN_LENGTH = 32;
+/** Tokens per caption while training (BOS + 22 + EOS): the pooled EOS row never looks past it (causal mask). */
+export const CLIP_TRAIN_LENGTH = 24;
 /** Key of the learnable log-temperature. */
 export const LOGIT_SCALE = "logit_scale";
 

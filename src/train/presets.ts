@@ -10,7 +10,7 @@ const VAE_BLOCKS = { down_block_types: ["DownEncoderBlock2D", "DownEncoderBlock2
 
 /** KL-f4 autoencoders: 64×64×3 → 16×16×4. */
 export const VAE_PRESETS: Readonly<Record<PresetName, Record<string, unknown>>> = {
-  default: { _class_name: "AutoencoderKL", in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [32, 64, 64], layers_per_block: 1, norm_num_groups: 16, sample_size: 64, scaling_factor: 1, ...VAE_BLOCKS },
+  default: { _class_name: "AutoencoderKL", in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [16, 32, 64], layers_per_block: 1, norm_num_groups: 8, sample_size: 64, scaling_factor: 1, ...VAE_BLOCKS },
   tiny: { _class_name: "AutoencoderKL", in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [8, 8, 8], layers_per_block: 1, norm_num_groups: 4, sample_size: 64, scaling_factor: 1, ...VAE_BLOCKS },
 };
 
@@ -26,7 +26,7 @@ export const BPE_MERGES: Readonly<Record<PresetName, number>> = { default: 1500,
 /** Small conditional U-Nets on 16×16×4 latents (cross-attention at the two lower levels). */
 export const UNET_PRESETS: Readonly<Record<PresetName, Record<string, unknown>>> = {
   default: {
-    _class_name: "UNet2DConditionModel", in_channels: 4, out_channels: 4, sample_size: 16, block_out_channels: [64, 128, 128], layers_per_block: 1,
+    _class_name: "UNet2DConditionModel", in_channels: 4, out_channels: 4, sample_size: 16, block_out_channels: [32, 64, 64], layers_per_block: 1,
     down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"], up_block_types: ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
     attention_head_dim: 4, cross_attention_dim: 128, norm_num_groups: 32, flip_sin_to_cos: true, freq_shift: 0,
   },

@@ -76,7 +76,7 @@ function checkShapes(file: SafetensorsFile, m: AdaptableModule, down: readonly n
   if (r < 1 || !downs.some((d) => same(down, d)) || !ups.some((u) => same(up, u))) {
     const want = loraFeedShapes(m.kind, cin, cout, k, Math.max(r, 1));
     throw new CheckpointError(
-      `${file.path}: LoRA module '${what}' does not fit the model's ${m.kind} '${m.path}' (in ${cin}, out ${cout}${m.kind === "conv" ? `, kernel ${k}` : ""}): ` +
+      `${file.path}: LoRA tensor '${what}' does not fit the model's ${m.kind} '${m.path}' (in ${cin}, out ${cout}${m.kind === "conv" ? `, kernel ${k}` : ""}): ` +
         `down [${down.join(", ")}], up [${up.join(", ")}], expected down [${want.down.join(", ")}] and up [${want.up.join(", ")}]; is the LoRA made for this model?`,
     );
   }
@@ -88,12 +88,14 @@ export async function readLora(file: SafetensorsFile, targets: LoraTargets): Pro
   const out: LoraModule[] = [];
   for (const { key, names } of groupTensors(file, targets).values()) {
     if (names.down === undefined || names.up === undefined) {
-      throw new CheckpointError(`${file.path}: LoRA module '${key.path}' has ${names.down === undefined ? "no down" : "no up"} factor (only ${[names.down, names.up, names.alpha].filter(Boolean).join(", ")}); the file is incomplete`);
+      const has = [names.down, names.up, names.alpha].filter(Boolean).join(", ");
+      const lacks = names.down === undefined ? "down" : "up";
+      throw new CheckpointError(`${file.path}: LoRA module '${key.path}' has no ${lacks} factor (only ${has}); the file is incomplete`);
     }
     const m = targets.modules[key.component].get(key.path);
     if (m === undefined) throw new CheckpointError(`${file.path}: no module '${key.path}' in the model`);
     const shape = (n: string) => file.tensors.get(n)?.shape ?? [];
-    const rank = checkShapes(file, m, shape(names.down), shape(names.up), names.down.replace(/\.(lora_down|lora_A|lora\.down|lora_layer\.down|lora_linear_layer\.down).*$/, ""));
+    const rank = checkShapes(file, m, shape(names.down), shape(names.up), names.down);
     let alpha = rank;
     if (names.alpha !== undefined) {
       const a = (await file.readAsFloat32(names.alpha))[0];

@@ -3,3 +3,5 @@
 export { parsePromptAttention, type WeightedText } from "./attention.js";
 export { promptSchedules, type ScheduledText } from "./schedules.js";
 export { multicondSubprompts } from "./multicond.js";
+export { tokenizeWeighted, type PromptTokenizer, type PromptChunk, type ChunkFix, type ChunkOptions, type EmbeddingMatch, type WeightedTokens } from "./chunks.js";
+export { applyEmphasis } from "./emphasis.js";

@@ -78,8 +78,12 @@ describe("external weights", () => {
       assert.ok(err <= TOL, `maxAbs ${err}`);
       const [dir] = await readdir(root);
       const files = (await readdir(join(root, dir as string))).sort();
-      assert.deepEqual(files.filter((f) => !f.endsWith(".onnx")), ["sources.json", "w0.safetensors"], "no data file when every tensor is linked");
-      assert.ok(files.some((f) => /^unet-test-[0-9a-f]{12}\.onnx$/.test(f)));
+      assert.deepEqual(files.filter((f) => !f.includes(".onnx") && !f.endsWith(".opt.bin")), ["sources.json", "w0.safetensors"], "no data file when every tensor is linked");
+      assert.ok(files.some((f) => /^unet-test-[0-9a-f]{12}\.onnx$/.test(f)), "the model");
+      assert.ok(files.some((f) => /^unet-test-[0-9a-f]{12}\.opt\.onnx$/.test(f)), "its optimized copy");
+      // the second load starts from the optimized copy, with the same result
+      const again = await runUNet(weights, { weights: "external", cacheDir: root });
+      assert.equal(maxAbs(again["out"], inline["out"]), 0);
       // "auto" keeps small models inline: nothing new is written
       await runUNet(weights, { cacheDir: join(cache, "auto") });
       assert.deepEqual(await readdir(cache).then((d) => d.includes("auto")), false);
@@ -101,7 +105,7 @@ describe("external weights", () => {
       const outputs = buildUNet(Scope.root(reg));
       const inits = await externalInitializers(reg.params, weights, dir, "unet");
       assert.ok([...inits.values()].every((i) => i.kind === "external" && /^unet-[0-9a-f]{12}\.bin$/.test(i.location)));
-      const out = await withGraph(compile(outputs, { initializers: inits, saveModel: (b) => dir.writeModel("m.onnx", b) }), (g) => g.run(feeds));
+      const out = await withGraph(compile(outputs, { initializers: inits, openSession: (b, o) => dir.openSession("m", b, o) }), (g) => g.run(feeds));
       assert.equal(maxAbs(out["out"], inline["out"]), 0);
     } finally {
       await file.close();
@@ -129,13 +133,13 @@ describe("external weights", () => {
       const external = await runUNet(weights, { weights: "external", cacheDir: root });
       assert.equal(maxAbs(external["out"], inline["out"]), 0);
       const [dir] = await readdir(root);
-      assert.ok((await readdir(join(root, dir as string))).some((f) => /^unet-[0-9a-f]{12}\.bin$/.test(f)));
+      assert.ok((await readdir(join(root, dir as string))).some((f) => /^unet-[0-9a-f]{12}\.bin$/.test(f)), "the converted tensors' data file");
     } finally {
       await file.close();
     }
   });
 
-  test("tiny SD 2.x text encoder (F16 single file, q/k/v as row ranges of in_proj): matches the golden", async () => {
+  test("tiny SD 2.x text encoder (F16 single file, q/k/v as row ranges of in_proj): F16 kept or widened, matches the golden", async () => {
     const c = parseClipTextConfig(JSON.parse(readFileSync(join(GOLDEN, "tiny-sd2/text_encoder_config.json"), "utf8")));
     const ckpt = await openSafetensors(join(GOLDEN, "tiny-sd2/tiny-sd2.safetensors"));
     const te = await openSafetensors(join(GOLDEN, "tiny-sd2/cases/text_encoder_io.safetensors"));
@@ -145,9 +149,18 @@ describe("external weights", () => {
       const ids = await te.read("input_ids");
       assert.equal(ids.dtype, "I64");
       const feeds = { input_ids: { dtype: "int64", shape: [2, 77], data: ids.data as BigInt64Array } } as const;
-      const out = await withGraph(loadComponent("text-encoder[2x77]", clipTextGraph(c, { batch: 2 }), weights, { weights: "external", cacheDir: join(cache, "d") }), (g) => g.run(feeds));
-      const err = maxAbs(out["last_hidden_state"], await te.readAsFloat32("context"));
-      assert.ok(err <= TOL, `maxAbs ${err}`);
+      const want = await te.readAsFloat32("context");
+      for (const halfWeights of ["keep", "widen"] as const) {
+        const root = join(cache, `d-${halfWeights}`);
+        const opts: ComponentOptions = { weights: "external", cacheDir: root, halfWeights };
+        const out = await withGraph(loadComponent("text-encoder[2x77]", clipTextGraph(c, { batch: 2 }), weights, opts), (g) => g.run(feeds));
+        const err = maxAbs(out["last_hidden_state"], want);
+        assert.ok(err <= TOL, `${halfWeights}: maxAbs ${err}`);
+        const [dir] = await readdir(root);
+        const data = (await readdir(join(root, dir as string))).filter((f) => f.endsWith(".bin") && !f.endsWith(".opt.bin"));
+        // "keep" reads every F16 tensor (and q/k/v row range) from the linked file; "widen" writes float32 copies
+        assert.equal(data.length, halfWeights === "keep" ? 0 : 1, `${halfWeights}: data files ${data.join(", ")}`);
+      }
     } finally {
       await ckpt.close();
       await te.close();

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { join } from "node:path";
 import { decodeImage } from "../../../src/io/image.js";
+import { readPngText } from "../../../src/io/png-text.js";
 import { resizeLatents } from "../../../src/pipelines/latent-resize.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
@@ -33,5 +34,7 @@ for (const upscaler of ["Latent", "Lanczos"]) {
     assert.deepEqual([img.width, img.height], [128, 128]);
     assert.deepEqual(r.latents.shape, [1, 4, 64, 64]);
     assert.match(r.info.infotexts[0] ?? "", new RegExp(`Denoising strength: 0.5.*Hires upscale: 2, Hires steps: 2, Hires upscaler: ${upscaler}`));
+    // #7: the PNG's own infotext lacked the hires settings that info.infotexts had.
+    assert.equal(readPngText(r.images[0] ?? new Uint8Array())["parameters"], r.info.infotexts[0]);
   });
 }

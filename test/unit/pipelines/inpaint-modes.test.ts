@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { decodeImage } from "../../../src/io/image.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
+import { loadMask } from "../../../src/pipelines/mask.js";
 
 const G = process.env.SDTS_GOLDEN ?? "/work/shared/golden";
 const png = new Uint8Array(readFileSync(join(G, "edit/inputs/test_pattern.png")));
@@ -37,4 +38,16 @@ test("only-masked: output has the input's size; far from the mask the pixels are
 
 test("an empty mask is refused in only-masked mode", async () => {
   await assert.rejects(model.inpaint({ image: png, mask: { data: new Float32Array(64 * 64), shape: [1, 1, 64, 64] }, onlyMasked: true, prompt: "x", steps: 2 }), /mask is empty/);
+});
+
+test("#7 regression: a blurred mask keeps one value per pixel and its place (sharp's blur returned 3 channels, garbling it)", async () => {
+  const sharp = await loadMask(mask, 64, 64, 0, false);
+  const soft = await loadMask(mask, 64, 64, 4, false);
+  assert.equal(soft.length, 64 * 64);
+  // The mask is a rectangle (rows 8–27, columns 12–35) and a disc (right of it, lower down).
+  const at = (m: Float32Array, y: number, x: number) => m[y * 64 + x] ?? -1;
+  assert.deepEqual([at(sharp, 16, 24), at(sharp, 60, 4)], [1, 0]);
+  assert.ok(at(soft, 16, 24) > 0.95, "inside the rectangle stays masked");
+  assert.ok(at(soft, 60, 4) < 0.01, "far outside stays unmasked");
+  assert.ok(at(soft, 8, 24) > 0.3 && at(soft, 8, 24) < 0.7, "the edge is soft");
 });

@@ -91,7 +91,8 @@ test("txt2img: invalid values are 422 naming the field (FastAPI detail + error)"
     [{ seed: 1.5 }, "seed"],
     [{ batch_size: 99 }, "batch_size"],
     [{ prompt: 5 }, "prompt"],
-    [{ enable_hr: true }, "enable_hr"],
+    [{ enable_hr: true, hr_upscaler: "Bogus" }, "hr_upscaler"],
+    [{ enable_hr: true, width: 512, hr_scale: 4 }, "hr_scale"],
     [{ script_name: "X/Y plot" }, "script_name"],
     [{ scheduler: "Exponential" }, "scheduler"],
   ];
@@ -123,7 +124,7 @@ test("probed endpoints answer in A1111's shapes", async () => {
   assert.equal(models.body[0].title, "tiny-pipeline");
   assert.deepEqual((await call(s, "GET", "/sdapi/v1/scripts")).body, { txt2img: [], img2img: [] });
   assert.deepEqual((await call(s, "GET", "/sdapi/v1/embeddings")).body, { loaded: {}, skipped: {} });
-  for (const p of ["loras", "upscalers", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "sd-vae"]) {
+  for (const p of ["loras", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "sd-vae"]) {
     assert.deepEqual((await call(s, "GET", `/sdapi/v1/${p}`)).body, [], p);
   }
   const mem = await call(s, "GET", "/sdapi/v1/memory");

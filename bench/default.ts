@@ -1,0 +1,97 @@
+/**
+ * The embedded default model (issue #5): load time, one 64×64 image (20 steps, CFG 7, decode
+ * included), and the quality figure — for 100 free-text prompts naming dataset emoji, whether the
+ * 5 nearest dataset images (L2 over 64×64 RGB on white) include the named emoji (any skin tone,
+ * either style). Needs the dataset folder for the quality part: `sdts dataset emoji data/emoji`
+ * (or pass another folder as the first argument, or SDTS_EMOJI_DATA).
+ *
+ *   npm run bench:default [-- <dataset-folder>]
+ */
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import sharp from "sharp";
+import { readImageCaptionFolder } from "../src/io/image-folder.js";
+import { pathExists } from "../src/io/run-files.js";
+import { loadModel } from "../src/pipelines/load-model.js";
+import type { Model } from "../src/pipelines/model.js";
+import { median } from "./util.js";
+
+interface PromptCase {
+  readonly prompt: string;
+  /** Image code of the named emoji (without skin-tone modifiers). */
+  readonly emoji: string;
+}
+
+/** "twemoji-1f44b-1f3fd" → "1f44b": drops the style word and skin-tone modifiers. */
+function baseCode(name: string): string {
+  return name.replace(/^[a-z]+-/, "").split("-").filter((p) => !/^1f3f[b-f]$/.test(p)).join("-");
+}
+
+async function rgbOf(png: Uint8Array): Promise<Uint8Array> {
+  const b = await sharp(png).removeAlpha().raw().toBuffer();
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+async function speed(model: Model): Promise<{ first: number; image: number }> {
+  const params = { prompt: "a red apple", steps: 20, cfgScale: 7, width: 64, height: 64 };
+  const t0 = performance.now();
+  await model.txt2img({ ...params, seed: 0 });
+  const first = performance.now() - t0;
+  const times: number[] = [];
+  for (let i = 1; i <= 7; i++) {
+    const t = performance.now();
+    await model.txt2img({ ...params, seed: i });
+    times.push(performance.now() - t);
+  }
+  return { first, image: median(times) };
+}
+
+async function quality(model: Model, dataDir: string): Promise<number> {
+  const cases = JSON.parse(readFileSync(new URL("./default-prompts.json", import.meta.url), "utf8")) as PromptCase[];
+  const data = await readImageCaptionFolder(dataDir, 64);
+  const codes = data.names.map(baseCode);
+  const n = data.names.length;
+  const per = 64 * 64 * 3;
+  let hits = 0;
+  for (const [i, c] of cases.entries()) {
+    const res = await model.txt2img({ prompt: c.prompt, steps: 20, cfgScale: 7, width: 64, height: 64, seed: 1000 + i });
+    const img = await rgbOf(res.images[0] as Uint8Array);
+    const dist = new Float64Array(n);
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < per; k++) {
+        const d = (img[k] ?? 0) - (data.rgb[j * per + k] ?? 0);
+        s += d * d;
+      }
+      dist[j] = s;
+    }
+    const top = [...dist.keys()].sort((a, b) => (dist[a] ?? 0) - (dist[b] ?? 0)).slice(0, 5);
+    const hit = top.some((j) => codes[j] === c.emoji);
+    if (hit) hits += 1;
+    console.log(`${hit ? "✓" : "·"} ${c.prompt.padEnd(48)} nearest: ${top.map((j) => data.names[j]).join(", ")}`);
+  }
+  return (100 * hits) / cases.length;
+}
+
+async function main(): Promise<void> {
+  console.log(`default model bench: ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  const t0 = performance.now();
+  const model = await loadModel("default");
+  const load = performance.now() - t0;
+  try {
+    const s = await speed(model);
+    console.log(`load: ${(load / 1000).toFixed(2)} s (budget 2 s); first image (compiles the graphs): ${(s.first / 1000).toFixed(2)} s`);
+    console.log(`one 64×64 image, 20 steps, CFG 7, decode included: ${(s.image / 1000).toFixed(3)} s median of 7 (budget 0.5 s)`);
+    const dataDir = process.argv[2] ?? process.env.SDTS_EMOJI_DATA ?? "data/emoji";
+    if (!pathExists(dataDir)) {
+      console.log(`no dataset folder at ${dataDir}: build it with \`npx sdts dataset emoji ${dataDir}\` (after npm install --no-save emoji-datasource-google emoji-datasource-twitter) for the quality figure`);
+      return;
+    }
+    console.log(`default model top-5: ${(await quality(model, dataDir)).toFixed(0)}%`);
+  } finally {
+    await model.dispose();
+  }
+}
+
+await main();

@@ -1,0 +1,105 @@
+/** `sdts train vae|clip|unet <data-dir> --out <run-dir>` and `sdts train export`: the three training stages and the model folder. */
+import { defineCommand } from "citty";
+import { InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
+import { ProgressBar } from "../progress.js";
+
+const COMMON = {
+  data: { type: "positional", description: "folder of images with same-named .txt captions", required: true },
+  out: { type: "string", description: "run folder (checkpoint, samples/, loss.jsonl, config.json)", required: true },
+  steps: { type: "string", description: "total optimizer steps (a resumed run continues to this step)" },
+  batch: { type: "string", description: "images per step" },
+  lr: { type: "string", description: "peak learning rate (warm-up, then cosine decay to 10%)" },
+  resume: { type: "boolean", description: "continue the run in --out from its checkpoint, at the same step" },
+  "sample-every": { type: "string", description: "write samples/step-N.png every N steps (default 500)" },
+  "save-every": { type: "string", description: "write the checkpoint every N steps (default 500)" },
+  preset: { type: "string", description: "model size: default | tiny", default: "default" },
+  seed: { type: "string", description: "seed of initial weights and batches" },
+  limit: { type: "string", description: "use only the first N images" },
+} as const;
+
+function num(v: unknown, name: string, dflt: number): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InputError(`--${name} must be a number (got '${String(v)}')`);
+  return n;
+}
+
+function options(args: Record<string, unknown>, d: { steps: number; batch: number; lr: number }): TrainOptions & { preset: PresetName } {
+  const preset = String(args.preset ?? "default");
+  if (!isPreset(preset)) throw new InputError(`--preset must be default or tiny (got '${preset}')`);
+  const bar = new ProgressBar("training");
+  let started = false;
+  const onProgress = (p: TrainProgress) => {
+    if (!started) bar.reset(p.startStep - 1);
+    started = true;
+    bar.update(p.step, p.total, `loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(1)}`);
+  };
+  const limit = args.limit === undefined ? undefined : num(args.limit, "limit", 0);
+  return {
+    steps: num(args.steps, "steps", d.steps),
+    batch: num(args.batch, "batch", d.batch),
+    lr: num(args.lr, "lr", d.lr),
+    resume: args.resume === true,
+    sampleEvery: num(args["sample-every"], "sample-every", 500),
+    saveEvery: num(args["save-every"], "save-every", 500),
+    seed: num(args.seed, "seed", 1),
+    preset,
+    onProgress,
+    ...(limit === undefined ? {} : { limit }),
+  };
+}
+
+function report(r: { runDir: string; step: number; startStep: number; seconds: number; losses: readonly number[] }): void {
+  const last = r.losses.slice(-50);
+  const mean = last.reduce((a, b) => a + b, 0) / Math.max(1, last.length);
+  const rate = (r.step - r.startStep) / Math.max(r.seconds, 1e-9);
+  console.log(`${r.runDir}: step ${r.step} (${r.step - r.startStep} this run, ${r.seconds.toFixed(0)} s, ${rate.toFixed(2)} it/s), mean loss of the last ${last.length} steps ${mean.toFixed(4)}`);
+}
+
+const vae = defineCommand({
+  meta: { name: "vae", description: "Train the KL autoencoder (f=4, 4 latent channels)" },
+  args: COMMON,
+  async run({ args }) {
+    report(await trainVae(args.data, args.out, options(args, { steps: 3000, batch: 16, lr: 1e-3 })));
+  },
+});
+
+const clip = defineCommand({
+  meta: { name: "clip", description: "Learn a BPE vocabulary and train a small CLIP text encoder contrastively" },
+  args: COMMON,
+  async run({ args }) {
+    report(await trainClip(args.data, args.out, options(args, { steps: 2000, batch: 64, lr: 1e-3 })));
+  },
+});
+
+const unet = defineCommand({
+  meta: { name: "unet", description: "Train the U-Net on cached VAE latents, conditioned on the frozen text encoder" },
+  args: {
+    ...COMMON,
+    vae: { type: "string", description: "the finished VAE run folder (a resumed run remembers it)" },
+    clip: { type: "string", description: "the finished CLIP run folder (a resumed run remembers it)" },
+  },
+  async run({ args }) {
+    const o = options(args, { steps: 6000, batch: 32, lr: 5e-4 });
+    report(await trainUNet(args.data, args.out, { ...o, ...(args.vae ? { vaeRun: args.vae } : {}), ...(args.clip ? { clipRun: args.clip } : {}) }));
+  },
+});
+
+const exp = defineCommand({
+  meta: { name: "export", description: "Assemble the three runs into a diffusers model folder (fp16, ≤ 40 MB)" },
+  args: {
+    dir: { type: "positional", description: "output model folder (e.g. models/default)", required: true },
+    vae: { type: "string", description: "VAE run folder", required: true },
+    clip: { type: "string", description: "CLIP run folder", required: true },
+    unet: { type: "string", description: "U-Net run folder", required: true },
+  },
+  async run({ args }) {
+    const r = await exportModel({ vae: args.vae, clip: args.clip, unet: args.unet }, args.dir);
+    console.log(`${r.dir}: ${(r.bytes / 1e6).toFixed(2)} MB`);
+  },
+});
+
+export default defineCommand({
+  meta: { name: "train", description: "Train the embedded model's networks from scratch and export them" },
+  subCommands: { vae, clip, unet, export: exp },
+});

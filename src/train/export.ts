@@ -1,0 +1,79 @@
+/**
+ * Assembling the three finished runs into a diffusers-layout model folder (what `loadModel`
+ * reads): fp16 weights, configs, the learnt tokenizer and the SD noise schedule. The U-Net's EMA
+ * weights are shipped; the CLIP image tower, text projection and temperature are left behind.
+ */
+import { join } from "node:path";
+import { InputError } from "../errors.js";
+import { copyFile, ensureDir, folderBytes, removeFolder, swapFolder, tempFolderBeside, writeJsonFile } from "../io/run-files.js";
+import { type TensorInput, writeSafetensors } from "../io/safetensors.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
+import { SD15_SCHEDULER_SETTINGS } from "../schedulers/config.js";
+import { loadCheckpoint } from "./checkpoint.js";
+import { readClipRun, readVaeRun } from "./frozen.js";
+import { RUN_FILES, readRunConfig } from "./run.js";
+
+/** The largest model folder the issue allows (40 MB). */
+export const MAX_MODEL_BYTES = 40e6;
+
+/** Where the three finished runs are. */
+export interface ExportRuns {
+  readonly vae: string;
+  readonly clip: string;
+  readonly unet: string;
+}
+
+/** What was written. */
+export interface ExportResult {
+  readonly dir: string;
+  readonly bytes: number;
+}
+
+async function writeF16(path: string, params: ReadonlyMap<string, HostTensor>, keep: (k: string) => boolean): Promise<void> {
+  const tensors = new Map<string, TensorInput>();
+  for (const [k, t] of [...params].sort((a, b) => a[0].localeCompare(b[0]))) {
+    if (keep(k)) tensors.set(k, { dtype: "F16", shape: t.shape, data: t.data as Float32Array });
+  }
+  await writeSafetensors(path, tensors, { format: "pt" });
+}
+
+/** Writes the diffusers folder `outDir` (replacing it only once complete) from the three runs. */
+export async function exportModel(runs: ExportRuns, outDir: string): Promise<ExportResult> {
+  const unetRun = await readRunConfig(runs.unet);
+  if (unetRun.kind !== "unet") throw new InputError(`${runs.unet} is a '${String(unetRun.kind)}' run; --unet needs the U-Net run folder`);
+  const [vae, clip] = [await readVaeRun(runs.vae), await readClipRun(runs.clip)];
+  const unetCk = await loadCheckpoint(join(runs.unet, RUN_FILES.checkpoint), "unet");
+  const unetWeights = unetCk.extra.size > 0 ? unetCk.extra : new Map([...unetCk.params].filter(([k]) => !k.startsWith("text_model.")));
+  const tmp = await tempFolderBeside(outDir);
+  try {
+    for (const sub of ["unet", "vae", "text_encoder", "tokenizer", "scheduler"]) await ensureDir(join(tmp, sub));
+    await writeJsonFile(join(tmp, "model_index.json"), {
+      _class_name: "StableDiffusionPipeline",
+      _diffusers_version: "0.27.2",
+      _sdts: "trained from scratch by `sdts train` (see README, Training)",
+      feature_extractor: [null, null],
+      requires_safety_checker: false,
+      safety_checker: [null, null],
+      scheduler: ["diffusers", "DDIMScheduler"],
+      text_encoder: ["transformers", "CLIPTextModel"],
+      tokenizer: ["transformers", "CLIPTokenizer"],
+      unet: ["diffusers", "UNet2DConditionModel"],
+      vae: ["diffusers", "AutoencoderKL"],
+    });
+    await writeJsonFile(join(tmp, "unet", "config.json"), unetRun.model);
+    await writeF16(join(tmp, "unet", "diffusion_pytorch_model.safetensors"), unetWeights, () => true);
+    await writeJsonFile(join(tmp, "vae", "config.json"), { ...vae.json, scaling_factor: Number(unetRun.scalingFactor) });
+    await writeF16(join(tmp, "vae", "diffusion_pytorch_model.safetensors"), vae.params, () => true);
+    await writeJsonFile(join(tmp, "text_encoder", "config.json"), clip.json);
+    await writeF16(join(tmp, "text_encoder", "model.safetensors"), clip.params, (k) => k.startsWith("text_model."));
+    for (const f of ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]) await copyFile(join(clip.tokenizerDir, f), join(tmp, "tokenizer", f));
+    await writeJsonFile(join(tmp, "scheduler", "scheduler_config.json"), { _class_name: "DDIMScheduler", ...SD15_SCHEDULER_SETTINGS, prediction_type: "epsilon" });
+    const bytes = await folderBytes(tmp);
+    if (bytes > MAX_MODEL_BYTES) throw new InputError(`the exported model is ${(bytes / 1e6).toFixed(1)} MB, over the ${MAX_MODEL_BYTES / 1e6} MB budget; train smaller presets`);
+    await swapFolder(tmp, outDir);
+    return { dir: outDir, bytes };
+  } catch (e) {
+    await removeFolder(tmp);
+    throw e;
+  }
+}

@@ -1,0 +1,89 @@
+/** Reading finished runs of earlier stages (VAE, CLIP) for the stages that build on them, and their inference graphs. */
+import { join } from "node:path";
+import { input } from "../graph/apply.js";
+import { type CompiledGraph, compile } from "../graph/compile.js";
+import type { Tensor } from "../graph/tensor.js";
+import { loadTokenizerFiles } from "../io/tokenizer-files.js";
+import { type ClipTextConfig, parseClipTextConfig } from "../models/clip/config.js";
+import { ClipTextEncoder } from "../models/clip/text-encoder.js";
+import { ClipTokenizer } from "../models/clip/tokenizer.js";
+import { type VaeConfig, parseVaeConfig, vaeScaleFactor } from "../models/vae/config.js";
+import { VaeDecoder, VaeEncoder } from "../models/vae/vae.js";
+import { ParamRegistry, Scope } from "../nn/scope.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
+import type { Provider } from "../runtime/providers.js";
+import { loadCheckpoint } from "./checkpoint.js";
+import { RUN_FILES, readRunConfig } from "./run.js";
+
+/** A finished VAE run: its config and weights. */
+export interface VaeRun {
+  readonly config: VaeConfig;
+  readonly json: Record<string, unknown>;
+  readonly params: ReadonlyMap<string, HostTensor>;
+}
+
+/** A finished CLIP run: config, tokenizer folder and weights (image tower included). */
+export interface ClipRun {
+  readonly config: ClipTextConfig;
+  readonly json: Record<string, unknown>;
+  readonly tokenizerDir: string;
+  readonly tokenizer: ClipTokenizer;
+  readonly params: ReadonlyMap<string, HostTensor>;
+}
+
+/** Reads a VAE run folder. */
+export async function readVaeRun(dir: string): Promise<VaeRun> {
+  const run = await readRunConfig(dir);
+  const json = run.model as Record<string, unknown>;
+  const ck = await loadCheckpoint(join(dir, RUN_FILES.checkpoint), "vae");
+  return { config: parseVaeConfig(json), json, params: ck.params };
+}
+
+/** Reads a CLIP run folder. */
+export async function readClipRun(dir: string): Promise<ClipRun> {
+  const run = await readRunConfig(dir);
+  const json = run.model as Record<string, unknown>;
+  const ck = await loadCheckpoint(join(dir, RUN_FILES.checkpoint), "clip");
+  const tokenizerDir = join(dir, "tokenizer");
+  return { config: parseClipTextConfig(json), json, tokenizerDir, tokenizer: new ClipTokenizer(await loadTokenizerFiles(tokenizerDir)), params: ck.params };
+}
+
+/** A graph whose parameters are fed on every run from `values`, with `run(inputs)`. */
+export interface FedGraph {
+  run(inputs: Record<string, HostTensor>, values?: ReadonlyMap<string, HostTensor>): Promise<Record<string, HostTensor>>;
+  dispose(): Promise<void>;
+}
+
+/** Compiles `build` (declaring parameters on a fresh scope) and feeds it parameters from `values` (or a per-run override). */
+export async function fedGraph(name: string, build: (s: Scope) => Record<string, Tensor>, values: ReadonlyMap<string, HostTensor>, provider?: Provider): Promise<FedGraph> {
+  const reg = new ParamRegistry();
+  const outputs = build(Scope.root(reg));
+  const graph: CompiledGraph = await compile(outputs, { name, ...(provider ? { provider } : {}) });
+  return {
+    async run(inputs, override) {
+      const feeds: Record<string, HostTensor> = { ...inputs };
+      for (const k of reg.params.keys()) feeds[k] = (override?.get(k) ?? values.get(k)) as HostTensor;
+      return graph.run(feeds);
+    },
+    dispose: () => graph.dispose(),
+  };
+}
+
+/** The VAE encoder (posterior mean and std) for batches of `batch` images of `size`². */
+export function vaeEncoderGraph(v: VaeRun, batch: number, size: number, provider?: Provider): Promise<FedGraph> {
+  return fedGraph("vae-encode", (s) => {
+    const p = new VaeEncoder(s, v.config).forward(input("image", "float32", [batch, 3, size, size]));
+    return { mean: p.mean, std: p.std };
+  }, v.params, provider);
+}
+
+/** The VAE decoder for batches of `batch` latents of `size / f`². */
+export function vaeDecoderGraph(v: VaeRun, batch: number, size: number, provider?: Provider): Promise<FedGraph> {
+  const h = size / vaeScaleFactor(v.config);
+  return fedGraph("vae-decode", (s) => ({ image: new VaeDecoder(s, v.config).forward(input("latent", "float32", [batch, v.config.latentChannels, h, h])) }), v.params, provider);
+}
+
+/** The text encoder: ids [batch, 77] → last_hidden_state. */
+export function textEncoderGraph(c: ClipRun, batch: number, provider?: Provider): Promise<FedGraph> {
+  return fedGraph("text-encode", (s) => ({ hidden: new ClipTextEncoder(s, c.config).forward(input("input_ids", "int64", [batch, c.config.maxPositions])).lastHiddenState }), c.params, provider);
+}

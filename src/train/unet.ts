@@ -1,0 +1,188 @@
+/**
+ * Stage 3: the denoising U-Net (Ho et al. 2020, Alg. 1; Rombach et al. 2022, eq. 2) on VAE latents
+ * cached once, conditioned by cross-attention on the frozen text encoder, with ~10% empty
+ * captions for classifier-free guidance (Ho & Salimans 2022) and EMA weights for sampling.
+ * The frozen encoder runs inside the step graph (forward only: grad() skips what no trainable
+ * key depends on), which costs ~10% of a step and no cache of 77×D states per caption.
+ */
+import { join } from "node:path";
+import { InputError } from "../errors.js";
+import { input } from "../graph/apply.js";
+import * as g from "../graph/ops.js";
+import { readImageCaptionFolder, type ImageCaptionData } from "../io/image-folder.js";
+import { pathExists } from "../io/run-files.js";
+import { openSafetensors, tensorToFloat32, writeSafetensors } from "../io/safetensors.js";
+import { ClipTextEncoder } from "../models/clip/text-encoder.js";
+import { parseUNetConfig } from "../models/unet/config.js";
+import { UNet2DConditionModel } from "../models/unet/unet.js";
+import { vaeScaleFactor } from "../models/vae/config.js";
+import { ParamRegistry, Scope } from "../nn/scope.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
+import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../schedulers/config.js";
+import { makeAlphasCumprod } from "../schedulers/common.js";
+import { ADAMW_DEFAULTS } from "./adamw.js";
+import { imageBatch, randomCaption, sampleIndices } from "./data.js";
+import { Ema } from "./ema.js";
+import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } from "./frozen.js";
+import { initParams } from "./init.js";
+import { type PresetName, UNET_PRESETS } from "./presets.js";
+import { Rng } from "./rng.js";
+import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runStage, writeRunConfig } from "./run.js";
+import { Trainer } from "./train-step.js";
+import { unetSampler } from "./unet-sample.js";
+
+/** Share of captions replaced by "" so the model also learns the unconditional prediction. */
+export const CAPTION_DROPOUT = 0.1;
+/** EMA decay (with the usual (1 + n)/(10 + n) warm-up). */
+export const EMA_DECAY = 0.999;
+
+/** Options of the U-Net stage. */
+export interface UNetTrainOptions extends TrainOptions {
+  readonly preset?: PresetName;
+  /** The finished VAE and CLIP run folders (fresh runs; a resumed run reads them from its config). */
+  readonly vaeRun?: string;
+  readonly clipRun?: string;
+}
+
+/** Posterior means and stds of every image, [N, C, h, w] each. */
+interface LatentCache {
+  readonly mean: Float32Array;
+  readonly std: Float32Array;
+  readonly shape: readonly [number, number, number, number];
+}
+
+async function encodeAll(vae: VaeRun, data: ImageCaptionData, o: TrainOptions): Promise<LatentCache> {
+  const n = data.captions.length;
+  const bs = Math.min(32, n);
+  const f = vaeScaleFactor(vae.config);
+  const h = data.size / f;
+  const per = vae.config.latentChannels * h * h;
+  const graph = await vaeEncoderGraph(vae, bs, data.size, o.provider);
+  const mean = new Float32Array(n * per);
+  const std = new Float32Array(n * per);
+  try {
+    for (let start = 0; start < n; start += bs) {
+      const idx = Array.from({ length: bs }, (_, i) => Math.min(start + i, n - 1)); // the last batch repeats the last image
+      const out = await graph.run({ image: imageBatch(data, idx) });
+      const rows = Math.min(bs, n - start);
+      mean.set((out.mean?.data as Float32Array).subarray(0, rows * per), start * per);
+      std.set((out.std?.data as Float32Array).subarray(0, rows * per), start * per);
+    }
+  } finally {
+    await graph.dispose();
+  }
+  return { mean, std, shape: [n, vae.config.latentChannels, h, h] };
+}
+
+/** The latents of the run: read from `latents.safetensors`, or encoded once and written there. */
+async function latentCache(runDir: string, vae: VaeRun, data: ImageCaptionData, o: TrainOptions): Promise<LatentCache> {
+  const path = join(runDir, "latents.safetensors");
+  if (pathExists(path)) {
+    const f = await openSafetensors(path);
+    try {
+      const m = await f.read("mean");
+      const s = await f.read("std");
+      if (m.shape[0] === data.captions.length) return { mean: tensorToFloat32(m), std: tensorToFloat32(s), shape: m.shape as [number, number, number, number] };
+    } finally {
+      await f.close();
+    }
+  }
+  const c = await encodeAll(vae, data, o);
+  await writeSafetensors(path, { mean: { dtype: "F32", shape: c.shape, data: c.mean }, std: { dtype: "F32", shape: c.shape, data: c.std } });
+  return c;
+}
+
+/** 1 / standard deviation of all latent means: makes the scaled latents unit-variance, as SD's 0.18215 does. */
+function scalingFactor(c: LatentCache): number {
+  let s = 0;
+  let s2 = 0;
+  for (const v of c.mean) {
+    s += v;
+    s2 += v * v;
+  }
+  const n = c.mean.length;
+  return 1 / Math.sqrt(Math.max(s2 / n - (s / n) ** 2, 1e-12));
+}
+
+/** One step's feeds: noised scaled latents at random timesteps, their noise as the target, caption ids (10% empty). */
+function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number }): Record<string, HostTensor> {
+  const [, ch, h, w] = b.cache.shape;
+  const per = ch * h * w;
+  const len = b.clip.config.maxPositions;
+  const idx = sampleIndices(r, b.data.captions.length, b.batch);
+  const sample = new Float32Array(b.batch * per);
+  const target = r.normals(b.batch * per);
+  const ts = new Float32Array(b.batch);
+  const ids = new BigInt64Array(b.batch * len);
+  idx.forEach((i, k) => {
+    const t = r.int(b.alphas.length);
+    ts[k] = t;
+    const ab = b.alphas[t] ?? 1;
+    const eps = r.normals(per); // the posterior sample's noise: z = (μ + σ·ε)·scale
+    for (let j = 0; j < per; j++) {
+      const z = ((b.cache.mean[i * per + j] ?? 0) + (b.cache.std[i * per + j] ?? 0) * (eps[j] ?? 0)) * b.scale;
+      sample[k * per + j] = Math.sqrt(ab) * z + Math.sqrt(1 - ab) * (target[k * per + j] ?? 0);
+    }
+    const caption = r.next() < CAPTION_DROPOUT ? "" : randomCaption(b.data, i, r);
+    b.clip.tokenizer.encode(caption).forEach((id, j) => (ids[k * len + j] = BigInt(id)));
+  });
+  return {
+    sample: { dtype: "float32", shape: [b.batch, ch, h, w], data: sample },
+    target: { dtype: "float32", shape: [b.batch, ch, h, w], data: target },
+    timestep: { dtype: "float32", shape: [b.batch], data: ts },
+    input_ids: { dtype: "int64", shape: [b.batch, len], data: ids },
+  };
+}
+
+/** Trains (or resumes) the U-Net on `dataDir` with the frozen VAE and text encoder of earlier runs. */
+export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOptions): Promise<TrainResult> {
+  checkTrainOptions(o);
+  const saved = await openRun(runDir, "unet", o);
+  const prior = saved ? await readRunConfig(runDir) : undefined;
+  const vaeDir = String(prior?.vae ?? o.vaeRun ?? "");
+  const clipDir = String(prior?.clip ?? o.clipRun ?? "");
+  if (vaeDir === "" || clipDir === "") throw new InputError("the U-Net stage needs --vae <vae run folder> and --clip <clip run folder> (finished `sdts train vae|clip` runs)");
+  const [vae, clip] = [await readVaeRun(vaeDir), await readClipRun(clipDir)];
+  const data = await readImageCaptionFolder(dataDir, Number((await readRunConfig(vaeDir)).imageSize ?? 64), o.limit);
+  const cache = await latentCache(runDir, vae, data, o);
+  const preset = o.preset ?? "default";
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, emaDecay: EMA_DECAY, model: { ...UNET_PRESETS[preset], sample_size: cache.shape[2], cross_attention_dim: clip.config.hiddenSize } };
+  if (!saved) await writeRunConfig(runDir, run);
+  const ucfg = parseUNetConfig(run.model);
+  const scale = Number(run.scalingFactor);
+  const [, ch, h, w] = cache.shape;
+  const reg = new ParamRegistry();
+  const s = Scope.root(reg);
+  const ctx = new ClipTextEncoder(s, clip.config).forward(input("input_ids", "int64", [o.batch, clip.config.maxPositions])).lastHiddenState;
+  const textKeys = new Set(reg.params.keys());
+  const out = new UNet2DConditionModel(s, ucfg).forward(input("sample", "float32", [o.batch, ch, h, w]), input("timestep", "float32", [o.batch]), ctx).out;
+  const d = g.sub(out, input("target", "float32", [o.batch, ch, h, w]));
+  const loss = g.reduceMean(g.mul(d, d), [0, 1, 2, 3]);
+  const trainable = new Set([...reg.params.keys()].filter((k) => !textKeys.has(k)));
+  const rng = new Rng(saved?.rngState ?? o.seed ?? 3);
+  const unetParams = new Map([...reg.params].filter(([k]) => trainable.has(k)));
+  const init = new Map(saved?.params ?? initParams(unetParams, rng, (k) => (k.startsWith("conv_out.") ? "zeros" : undefined)));
+  for (const k of textKeys) init.set(k, clip.params.get(k) as HostTensor);
+  const trainer = await Trainer.create(loss, reg.params, init, {
+    name: "unet-train",
+    trainable,
+    optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.01, maxGradNorm: 1 },
+    ...(saved ? { state: { step: saved.step, m: new Map(saved.m), v: new Map(saved.v) } } : {}),
+    ...(o.provider ? { provider: o.provider } : {}),
+  });
+  const ema = new Ema(trainer, EMA_DECAY, saved?.extra);
+  const alphas = makeAlphasCumprod(parseSchedulerConfig(SD15_SCHEDULER_SETTINGS, { className: "DDPMScheduler" }));
+  const sampler = await unetSampler({ vae, clip, unet: ucfg, data, scale, provider: o.provider });
+  return runStage(runDir, {
+    kind: "unet",
+    trainer,
+    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch }),
+    afterStep: () => ema.update(),
+    extraState: () => ema.tensors(),
+    sample: () => sampler.grid(ema.tensors()),
+    async dispose() {
+      await trainer.dispose();
+      await sampler.dispose();
+    },
+  }, o, rng.state);
+}

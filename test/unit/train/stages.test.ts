@@ -1,0 +1,92 @@
+/**
+ * Smoke test of the training recipe (issue #5) on 12 synthetic images: a few steps of each stage
+ * with the "tiny" presets — loss falls, the checkpoint saves, --resume continues at the same
+ * step — then the exported folder loads through loadModel and makes a 64×64 image.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { loadTokenizer } from "../../../src/pipelines/load-tokenizer.js";
+import { loadModel } from "../../../src/pipelines/load-model.js";
+import { trainClip } from "../../../src/train/clip.js";
+import { exportModel } from "../../../src/train/export.js";
+import type { TrainResult } from "../../../src/train/run.js";
+import { trainUNet } from "../../../src/train/unet.js";
+import { trainVae } from "../../../src/train/vae.js";
+import { writeShapes } from "./synthetic.js";
+
+let root = "";
+const dir = (name: string) => join(root, name);
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "sdts-train-"));
+  await writeShapes(dir("data"));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The mean of the last three losses is below the mean of the first three. */
+function assertFalls(r: TrainResult, what: string): void {
+  const first = mean(r.losses.slice(0, 3));
+  const last = mean(r.losses.slice(-3));
+  assert.ok(last < first, `${what}: loss did not fall (${first.toFixed(4)} → ${last.toFixed(4)}): ${r.losses.map((l) => l.toFixed(3)).join(" ")}`);
+}
+
+function logSteps(runDir: string): number[] {
+  return readFileSync(join(runDir, "loss.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step);
+}
+
+test("VAE: loss falls, checkpoint and samples are written, --resume continues at the saved step", async () => {
+  const opts = { batch: 4, lr: 3e-3, preset: "tiny", sampleEvery: 12 } as const;
+  const r = await trainVae(dir("data"), dir("vae"), { ...opts, steps: 12 });
+  assertFalls(r, "vae");
+  assert.equal(r.step, 12);
+  assert.ok(existsSync(join(dir("vae"), "checkpoint.safetensors")));
+  assert.ok(existsSync(join(dir("vae"), "samples", "step-000012.png")));
+  await assert.rejects(trainVae(dir("data"), dir("vae"), { ...opts, steps: 16 }), /--resume/);
+  const resumed = await trainVae(dir("data"), dir("vae"), { ...opts, steps: 16, resume: true });
+  assert.equal(resumed.startStep, 12);
+  assert.equal(resumed.step, 16);
+  assert.deepEqual(logSteps(dir("vae")), Array.from({ length: 16 }, (_, i) => i + 1));
+});
+
+test("CLIP: learnt BPE vocabulary loads through ClipTokenizer; contrastive loss falls", async () => {
+  const r = await trainClip(dir("data"), dir("clip"), { steps: 12, batch: 8, lr: 3e-3, preset: "tiny", sampleEvery: 12 });
+  assertFalls(r, "clip");
+  const tok = await loadTokenizer(join(dir("clip"), "tokenizer"));
+  const ids = tok.encode("a red circle");
+  assert.equal(ids.length, 77);
+  assert.equal(tok.decode(ids, { skipSpecialTokens: true }), "a red circle");
+  assert.equal(tok.eosId, tok.vocabSize - 1, "EOS must be the largest id (the text encoder pools at the largest id)");
+});
+
+test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads and generates 64×64", async () => {
+  const opts = { batch: 4, lr: 3e-3, preset: "tiny", sampleEvery: 100, vaeRun: dir("vae"), clipRun: dir("clip") } as const;
+  const r = await trainUNet(dir("data"), dir("unet"), { ...opts, steps: 14 });
+  assertFalls(r, "unet");
+  const resumed = await trainUNet(dir("data"), dir("unet"), { ...opts, steps: 16, resume: true });
+  assert.equal(resumed.startStep, 14);
+  assert.ok(readdirSync(join(dir("unet"), "samples")).includes("step-000016.png"));
+  const out = dir("model");
+  const e = await exportModel({ vae: dir("vae"), clip: dir("clip"), unet: dir("unet") }, out);
+  assert.ok(e.bytes < 40e6);
+  for (const f of ["model_index.json", "unet/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "tokenizer/vocab.json", "scheduler/scheduler_config.json"]) {
+    assert.ok(existsSync(join(out, f)), `${f} missing from the export`);
+  }
+  const model = await loadModel(out);
+  try {
+    const g = await model.txt2img({ prompt: "a blue square", steps: 3, seed: 7, cfgScale: 5 });
+    assert.equal(g.info.width, 64);
+    assert.equal(g.info.height, 64);
+    assert.ok((g.images[0]?.length ?? 0) > 100);
+    assert.ok(g.latents.data.every(Number.isFinite));
+  } finally {
+    await model.dispose();
+  }
+});
