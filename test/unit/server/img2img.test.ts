@@ -219,7 +219,8 @@ test("native jobs: initImage → img2img, + mask → inpainting, + outpaint, hir
     const events = await readEvents(s, sub.body.id);
     assert.equal(events.at(-1)?.event, "done", JSON.stringify(events.at(-1)));
     const steps = events.filter((e) => e.event === "progress").map((e) => [e.data.step as number, e.data.total as number]);
-    assert.deepEqual(steps.map((x) => x[0]), steps.map((x) => x[0]).sort((a, b) => a - b), "steps never go back, over all passes");
+    const seen = steps.map((x) => x[0] ?? 0);
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b), "steps never go back, over all passes");
     assert.equal(steps.at(-1)?.[0], steps.at(-1)?.[1], "the last step is the total");
     return events.at(-1)!.data;
   };
