@@ -4,14 +4,15 @@ import type { NoiseSource, SchedulerState } from "../schedulers/common.js";
 import { INITIAL_STATE, createSchedule, findSampler, scaleModelInput, schedulerStep } from "../schedulers/index.js";
 import { parseSchedulerConfig } from "../schedulers/config.js";
 import type { Components, ProgressInfo, Tensor } from "./types.js";
+import type { Conditioning } from "./conditioning.js";
 
 /** Inputs of the loop. */
 export interface DenoiseOptions {
   readonly sampler: string;
   readonly steps: number;
   readonly cfgScale: number;
-  /** [2B, L, D] (uncond first) when cfgScale > 1, else [B, L, D]. */
-  readonly context: Tensor;
+  /** The U-Net context of each call: rows [uncond × B (when guided), cond₁ × B, …] and the cond weights. */
+  readonly conditioning: Conditioning;
   /** Starting noise [B, C, h, w]; multiplied by the sampler's initial sigma unless `start` is given. */
   readonly noise: Tensor;
   readonly rng: NoiseSource;
@@ -42,10 +43,10 @@ export function scheduleFor(c: Components, sampler: string, steps: number) {
   return createSchedule(cfg, steps);
 }
 
-function concatBatch(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
+function repeatBatch(a: Float32Array, times: number): Float32Array {
+  if (times === 1) return a;
+  const out = new Float32Array(a.length * times);
+  for (let k = 0; k < times; k++) out.set(a, k * a.length);
   return out;
 }
 
@@ -62,13 +63,22 @@ function concatChannels(x: Float32Array, xShape: readonly number[], extra: Tenso
   return out;
 }
 
-/** ε_uncond + s·(ε_cond − ε_uncond), reading the two halves of a [2B, …] prediction. */
-function guide(pred: Float32Array, scale: number): Float32Array {
-  const half = pred.length / 2;
-  const out = new Float32Array(half);
-  for (let i = 0; i < half; i++) {
+/**
+ * Classifier-free guidance over k conds (composable diffusion): ε_u + s·Σ_j w_j(ε_j − ε_u) from
+ * [u, c₁, …, c_k] blocks; unguided, Σ_j w_j ε_j. With one cond of weight 1 these are exactly
+ * ε_u + s·(ε_c − ε_u) and ε_c.
+ */
+function guide(pred: Float32Array, n: number, weights: readonly number[], scale: number | undefined): Float32Array {
+  const out = new Float32Array(n);
+  const off = scale === undefined ? 0 : n;
+  for (let i = 0; i < n; i++) {
     const u = pred[i] ?? 0;
-    out[i] = u + scale * ((pred[half + i] ?? 0) - u);
+    let acc = 0;
+    for (let j = 0; j < weights.length; j++) {
+      const cj = pred[off + j * n + i] ?? 0;
+      acc += (weights[j] ?? 0) * (scale === undefined ? cj : cj - u); // ×1 is exact
+    }
+    out[i] = scale === undefined ? acc : u + scale * acc;
   }
   return out;
 }
@@ -88,16 +98,17 @@ export async function denoise(c: Components, o: DenoiseOptions): Promise<Denoise
     if (o.extraInput) xin = concatChannels(xin, shape, o.extraInput);
     const rows = shape[0] ?? 1;
     const inShape = [(shape[1] ?? 4) + (o.extraInput?.shape[1] ?? 0), shape[2] ?? 0, shape[3] ?? 0];
-    const batchIn = guided ? concatBatch(xin, xin) : xin;
+    const cond = await o.conditioning(i, schedule.calls);
+    const blocks = cond.weights.length + (guided ? 1 : 0);
     const t = schedule.timesteps[i] ?? 0;
-    const unetIn = { data: batchIn, shape: [rows * (guided ? 2 : 1), ...inShape] };
+    const unetIn = { data: repeatBatch(xin, blocks), shape: [rows * blocks, ...inShape] };
     let pred: Tensor;
     if (o.onAttention) {
-      const r = await c.unet.predictWithAttention(unetIn, t, o.context);
+      const r = await c.unet.predictWithAttention(unetIn, t, cond.context);
       o.onAttention(i, r.attention);
       pred = r.out;
-    } else pred = await c.unet.predict(unetIn, t, o.context);
-    const eps = guided ? guide(pred.data, o.cfgScale) : pred.data;
+    } else pred = await c.unet.predict(unetIn, t, cond.context);
+    const eps = blocks === 1 ? pred.data : guide(pred.data, x.length, cond.weights, guided ? o.cfgScale : undefined);
     const res = schedulerStep(schedule, i, x, eps, state, o.rng);
     x = o.afterStep ? o.afterStep(i, res.prevSample) : res.prevSample;
     state = res.state;

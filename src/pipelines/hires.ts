@@ -61,6 +61,7 @@ export async function txt2imgHires(c: Components, p: Txt2ImgParams, h: HiresPara
     height,
     batchSize: base.info.batchSize,
     strength,
+    ...(p.promptSyntax ? { promptSyntax: p.promptSyntax } : {}),
     ...(p.noise ? { noise: p.noise } : {}),
     ...(p.onProgress ? { onProgress: p.onProgress } : {}),
     ...(p.signal ? { signal: p.signal } : {}),

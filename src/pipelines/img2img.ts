@@ -9,7 +9,8 @@ import { denoise, scheduleFor } from "./denoise.js";
 import { type ImageInput, checkResizeMode, imageSize, loadImage } from "./image-input.js";
 import { draw, noiseSource, resolveSeed } from "./noise.js";
 import { renderImages } from "./output.js";
-import { encodePrompts, repeatRows } from "./prompt.js";
+import { repeatRows } from "./prompt.js";
+import { buildConditioning, checkSyntax } from "./conditioning.js";
 import type { Txt2ImgDefaults, Txt2ImgParams, Txt2ImgResult } from "./txt2img.js";
 import type { Components, Tensor } from "./types.js";
 import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps } from "./validate.js";
@@ -65,7 +66,7 @@ export async function img2img(c: Components, p: Img2ImgParams, defaults: Txt2Img
   const image = p.initLatents ? undefined : await loadImage(p.image, width, height, resizeMode);
   // 2. encode the prompt
   const guided = cfgScale > 1;
-  const context = await encodePrompts(c, prompt, negativePrompt, batch, guided);
+  const conditioning = await buildConditioning(c, prompt, negativePrompt, { batch, guided, steps, syntax: checkSyntax(p.promptSyntax) });
   // 3. the start step, and the image's noised latents (draws: posterior, then noise)
   const schedule = scheduleFor(c, sampler, steps);
   const start = startIndexForStrength(schedule, strength);
@@ -82,7 +83,7 @@ export async function img2img(c: Components, p: Img2ImgParams, defaults: Txt2Img
     // 4. denoise from there
     latents = (
       await denoise(c, {
-        sampler, steps, cfgScale, context, noise, rng,
+        sampler, steps, cfgScale, conditioning, noise, rng,
         start: { index: start, latents: noised },
         ...(p.onProgress ? { onProgress: p.onProgress } : {}),
         ...(p.signal ? { signal: p.signal } : {}),

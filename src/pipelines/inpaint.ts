@@ -12,7 +12,8 @@ import { type Img2ImgParams, checkStrength, encodeSampled } from "./img2img.js";
 import { type MaskInput, binarize, latentMask, loadMask, maskedImage } from "./mask.js";
 import { draw, noiseSource, resolveSeed } from "./noise.js";
 import { renderImages } from "./output.js";
-import { encodePrompts, repeatRows } from "./prompt.js";
+import { repeatRows } from "./prompt.js";
+import { buildConditioning, checkSyntax } from "./conditioning.js";
 import type { Txt2ImgDefaults, Txt2ImgResult } from "./txt2img.js";
 import type { Components, Tensor } from "./types.js";
 import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps } from "./validate.js";
@@ -74,7 +75,7 @@ export async function inpaint(c: Components, p: InpaintParams, defaults: Txt2Img
   if (fill === "fill") image = await fillMasked(image, hard);
   // 2. encode the prompt
   const guided = cfgScale > 1;
-  const context = await encodePrompts(c, prompt, negativePrompt, batch, guided);
+  const conditioning = await buildConditioning(c, prompt, negativePrompt, { batch, guided, steps, syntax: checkSyntax(p.promptSyntax) });
   // 3. latents of the image and of the masked image; the start point
   const schedule = scheduleFor(c, sampler, steps);
   const start = startIndexForStrength(schedule, strength);
@@ -101,7 +102,7 @@ export async function inpaint(c: Components, p: InpaintParams, defaults: Txt2Img
           return blend(proper, x, mLat);
         };
   const out = await denoise(c, {
-    sampler, steps, cfgScale, context, noise, rng,
+    sampler, steps, cfgScale, conditioning, noise, rng,
     ...(startLatents ? { start: startLatents } : {}),
     ...(extra ? { extraInput: extra } : {}),
     ...(afterStep ? { afterStep } : {}),

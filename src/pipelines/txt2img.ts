@@ -3,7 +3,7 @@ import { InputError } from "../errors.js";
 import { renderImages } from "./output.js";
 import { type Denoised, denoise } from "./denoise.js";
 import { batchNoise, resolveSeed } from "./noise.js";
-import { encodePrompts } from "./prompt.js";
+import { buildConditioning, checkSyntax } from "./conditioning.js";
 import type { Components, ProgressInfo, Tensor } from "./types.js";
 import { ExplainCollector, type Explanation } from "./explain.js";
 import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps } from "./validate.js";
@@ -26,6 +26,8 @@ export interface Txt2ImgParams {
   noise?: "per-image" | "batch";
   onProgress?: (p: ProgressInfo) => void;
   signal?: AbortSignal;
+  /** "plain" (default: the text as diffusers encodes it) or "a1111": (x:1.2) weights, [a:b:N], [a|b], AND, BREAK, long prompts. */
+  promptSyntax?: "plain" | "a1111";
   /** Also return the filmstrip and per-token attention heatmaps of the first image (slower). */
   explain?: boolean;
 }
@@ -88,7 +90,7 @@ export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2Img
   }
   // 2. encode the prompt (unconditional rows first when guiding)
   const guided = cfgScale > 1;
-  const context = await encodePrompts(c, prompt, negativePrompt, batch, guided);
+  const conditioning = await buildConditioning(c, prompt, negativePrompt, { batch, guided, steps, syntax: checkSyntax(p.promptSyntax) });
   // 3. seeded noise
   const { noise, rng, seeds } = batchNoise(shape, seed, p.noise ?? "per-image");
   // 4. denoise (collecting the explanation if asked)
@@ -101,7 +103,7 @@ export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2Img
     sampler,
     steps,
     cfgScale,
-    context,
+    conditioning,
     noise: p.latents ?? noise,
     rng,
     onProgress,

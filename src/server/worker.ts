@@ -35,7 +35,9 @@ async function load(seq: number, source: string, provider: string): Promise<void
 }
 
 /** The library call for a run. */
-function generate(m: Model, p: RunParams, common: Txt2ImgParams): Promise<Txt2ImgResult> {
+function generate(m: Model, p: RunParams, params: Txt2ImgParams): Promise<Txt2ImgResult> {
+  // The server reads prompts as the A1111 web UI does: (x:1.2), [a:b:N], AND, BREAK, long prompts.
+  const common: Txt2ImgParams = { ...params, promptSyntax: "a1111" };
   switch (p.kind) {
     case "txt2img":
       return m.txt2img({ ...common, explain: p.explain, ...(p.hires ? { hires: { ...p.hires } } : {}) });

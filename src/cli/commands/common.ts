@@ -14,6 +14,7 @@ export const COMMON_ARGS = {
   batch: { type: "string", description: "images per run (default 1)" },
   out: { type: "string", description: "output folder (default ./outputs)", default: "outputs" },
   provider: { type: "string", description: "cpu | webgpu | cuda (default cpu)", default: "cpu" },
+  "plain-prompt": { type: "boolean", description: "read the prompt as plain text (no A1111 (x:1.2), [a:b:N], AND syntax)" },
 } as const;
 
 function num(v: string | undefined, name: string): number | undefined {
@@ -34,9 +35,14 @@ export function commonParams(args: Record<string, unknown>): {
   width?: number;
   height?: number;
   batchSize?: number;
+  promptSyntax: "plain" | "a1111";
 } {
   const s = (k: string) => (typeof args[k] === "string" ? (args[k] as string) : undefined);
-  const out: ReturnType<typeof commonParams> = { prompt: s("prompt") ?? "", negativePrompt: s("negative") ?? "" };
+  const out: ReturnType<typeof commonParams> = {
+    prompt: s("prompt") ?? "",
+    negativePrompt: s("negative") ?? "",
+    promptSyntax: args["plain-prompt"] === true ? "plain" : "a1111",
+  };
   const steps = num(s("steps"), "steps");
   const cfg = num(s("cfg"), "cfg");
   const seed = num(s("seed"), "seed");
