@@ -47,6 +47,8 @@ export { ClipTokenizer } from "./models/clip/tokenizer.js";
 export { randn, TorchGenerator } from "./schedulers/torch-random.js";
 export { SAMPLERS } from "./schedulers/samplers.js";
 export { formatInfotext, parseInfotext } from "./pipelines/infotext.js";
+export { parsePromptAttention, promptSchedules, multicondSubprompts, tokenizeWeighted, applyEmphasis } from "./pipelines/prompt-syntax/index.js";
+export type { PromptSyntax } from "./pipelines/conditioning.js";
 export { previewPng, latentToRgb } from "./pipelines/preview.js";
 export type { Explanation, TokenHeatmap } from "./pipelines/explain.js";
 
