@@ -5,14 +5,24 @@
  * @typedef {{ name: string, aliases: string[] }} SamplerEntry
  * @typedef {{ width: number, height: number, sampler: string, steps: number, cfgScale: number }} Defaults
  * @typedef {{ maxWidth: number, maxHeight: number, maxSteps: number, maxBatch: number }} Limits
- * @typedef {{ model: string | null, modelError?: string | null, samplers: SamplerEntry[], defaults: Defaults, limits: Limits }} ServerInfo
+ * @typedef {{ strength: number, maskBlur: number, fill: string, invertMask: boolean, onlyMasked: boolean,
+ *   onlyMaskedPadding: number, resizeMode: string, fills: string[], resizeModes: string[] }} EditInfo
+ * @typedef {{ scale: number, upscaler: string, steps: number, denoisingStrength: number, upscalers: string[] }} HiresInfo
+ * @typedef {{ model: string | null, modelError?: string | null, modelInpainting?: boolean, samplers: SamplerEntry[],
+ *   defaults: Defaults, limits: Limits, edit?: EditInfo, hires?: HiresInfo }} ServerInfo
  * @typedef {{ prompt: string, negativePrompt: string, steps: number, cfgScale: number, sampler: string,
  *   seed: number, width: number, height: number, batchSize: number }} GenParams
+ * @typedef {{ strength: number, resizeMode: string, maskBlur: number, fill: string, onlyMasked: boolean,
+ *   onlyMaskedPadding: number, outpaint?: { left: number, right: number, top: number, bottom: number } }} EditFields
+ * @typedef {{ scale: number, upscaler: string, steps: number, denoisingStrength: number }} HiresFields
+ * @typedef {{ hires?: HiresFields } | (EditFields & { initImage: string, mask?: string })} ModeFields
+ * @typedef {GenParams & { explain: boolean } & ModeFields} JobParams
  * @typedef {{ url: string, seed: number, infotext: string }} JobImage
  * @typedef {{ token: string, index: number, width: number, height: number, data: number[] }} Heatmap
  * @typedef {{ tokens: string[], heatmaps: Heatmap[], filmstrip: string[] }} Explain
  * @typedef {{ images: JobImage[], info: Record<string, unknown>, explain?: Explain }} DoneEvent
- * @typedef {{ url: string, file?: string, seed: number, infotext: string, params: Partial<GenParams>, createdAt: string }} GalleryItem
+ * @typedef {{ url: string, file?: string, seed: number, infotext: string, params: Partial<GenParams> & { denoisingStrength?: number },
+ *   createdAt: string }} GalleryItem
  * @typedef {{ items: GalleryItem[], next?: string | null }} GalleryPage
  */
 
@@ -87,8 +97,8 @@ export function getInfo() {
 }
 
 /**
- * Queues a generation.
- * @param {GenParams & { explain: boolean }} params
+ * Queues a generation: text to image (with the hires fix), or image to image when `initImage` is set.
+ * @param {JobParams} params
  * @returns {Promise<{ id: string, position: number }>}
  */
 export function submitJob(params) {

@@ -5,15 +5,16 @@ import { byId, formatDuration, modKeyLabel } from "./dom.js";
 import { ExplainView } from "./explain.js";
 import { SettingsForm } from "./form.js";
 import { Gallery } from "./gallery.js";
+import { ImageMode } from "./image-mode.js";
 import { ProgressView } from "./progress.js";
 import { Stage } from "./stage.js";
 
-/** @typedef {import("./api.js").GenParams} GenParams */
+/** @typedef {import("./api.js").JobParams} JobParams */
 
 /**
- * The job in flight, if any.
+ * The job in flight, if any; `before` is the input of an image job, for the before / after view.
  * @typedef {{ id: string | null, stream: { close(): void } | null, cancelRequested: boolean,
- *   params: GenParams, t0: number, step: number, total: number }} Job
+ *   params: JobParams, before: import("./compare.js").BeforeImage | null, t0: number, step: number, total: number }} Job
  */
 
 /** How long to wait for the server's `cancelled` event before dropping the stream (which also cancels). */
@@ -23,6 +24,7 @@ const form = new SettingsForm();
 const stage = new Stage();
 const progress = new ProgressView();
 const explain = new ExplainView(stage);
+const imageMode = new ImageMode(form, { onError: (m) => showError(new api.ApiError(m, { code: "input" }), "Could not use that image") });
 const gallery = new Gallery({
   onUse: (p) => {
     form.write(p);
@@ -30,9 +32,11 @@ const gallery = new Gallery({
     window.scrollTo({ top: 0, behavior: "smooth" });
     setStatus("ready", "Settings loaded");
   },
+  onUseImage: (url) => void useImage(url),
   onError: (e) => showError(e),
 });
 stage.onTab = (tab) => explain.onTab(tab);
+stage.onUseImage = (url) => void useImage(url);
 
 const generateBtn = byId("generate", HTMLButtonElement);
 const cancelBtn = byId("cancel", HTMLButtonElement);
@@ -106,6 +110,7 @@ function markFieldFrom(err) {
   const alias = { sampler_name: "sampler", cfg_scale: "cfgScale", negative_prompt: "negativePrompt", batch_size: "batchSize" };
   for (const c of candidates) {
     if (typeof c !== "string") continue;
+    if (c === "initImage" || c === "mask" || c === "image") return imageMode.editor.focus();
     const name = alias[c] ?? c.replace(/_(\w)/g, (_, ch) => ch.toUpperCase());
     if (form.markInvalid(name)) return;
   }
@@ -124,15 +129,18 @@ function setRunning(on) {
 async function generate() {
   if (job || !info) return;
   const r = form.read();
-  if ("error" in r) {
-    form.markInvalid(r.field);
-    showError(new api.ApiError(r.error, { code: "input" }), "Check the settings");
+  const m = "error" in r ? r : imageMode.request();
+  if ("error" in r || "error" in m) {
+    const bad = "error" in r ? r : /** @type {{ error: string, field: string }} */ (m);
+    markFieldFrom(new api.ApiError(bad.error, { code: "input", field: bad.field }));
+    showError(new api.ApiError(bad.error, { code: "input" }), "Check the settings");
     return;
   }
   clearError();
-  const params = r.params;
+  /** @type {JobParams} */
+  const params = { ...r.params, explain: r.params.explain && m.explainAllowed, ...m.fields };
   /** @type {Job} */
-  const j = { id: null, stream: null, cancelRequested: false, params, t0: performance.now(), step: 0, total: params.steps };
+  const j = { id: null, stream: null, cancelRequested: false, params, before: m.before, t0: performance.now(), step: 0, total: params.steps };
   job = j;
   setRunning(true);
   progress.queued(null);
@@ -195,7 +203,7 @@ function finishDone(j, d) {
   endJob();
   const images = d.images ?? [];
   progress.finish(`Done in ${formatDuration((performance.now() - j.t0) / 1000)}`);
-  stage.showResults(images, j.params.prompt, Boolean(d.explain));
+  stage.showResults(images, j.params.prompt, Boolean(d.explain), j.before);
   const first = images[0];
   if (d.explain && first) explain.load(d.explain, first.url);
   if (first) form.setLastSeed(first.seed);
@@ -225,6 +233,12 @@ function finishCancelled(j) {
 function endJob() {
   job = null;
   setRunning(false);
+}
+
+/** "Use this image" on a result or a gallery item: it becomes the input of image to image. @param {string} url */
+async function useImage(url) {
+  await imageMode.useImage(url);
+  if (imageMode.editor.image) setStatus("ready", "Image loaded");
 }
 
 /** Asks the server to stop the running job. */
@@ -260,7 +274,10 @@ async function connect() {
     return;
   }
   const first = info === null;
-  if (first) form.applyInfo(got);
+  if (first) {
+    form.applyInfo(got);
+    imageMode.applyInfo(got);
+  }
   info = got;
   setRunning(job !== null);
   if (got.model === null && !got.modelError) {

@@ -60,3 +60,64 @@ export function formatDuration(seconds) {
   const m = Math.floor(s / 60);
   return s % 60 === 0 ? `${m} min` : `${m} min ${s % 60} s`;
 }
+
+/**
+ * Keeps a slider and its number box in step; `onInput` runs after either changes.
+ * @param {HTMLInputElement} num
+ * @param {HTMLInputElement} range
+ * @param {() => void} [onInput]
+ */
+export function linkRange(num, range, onInput = () => {}) {
+  num.addEventListener("input", () => {
+    if (num.value !== "" && Number.isFinite(Number(num.value))) range.value = num.value;
+    onInput();
+  });
+  range.addEventListener("input", () => {
+    num.value = range.value;
+    num.removeAttribute("aria-invalid");
+    onInput();
+  });
+}
+
+/**
+ * A number box's value, or a message naming the field (its `name`) when it is not a number.
+ * @param {HTMLInputElement} input
+ * @param {string} label the name a person reads
+ * @returns {{ value: number } | { error: string, field: string }}
+ */
+export function readNumber(input, label) {
+  const raw = input.value.trim();
+  const v = Number(raw);
+  if (raw === "" || !Number.isFinite(v)) return { error: `${label} must be a number (got "${raw}").`, field: input.name };
+  return { value: v };
+}
+
+/**
+ * Sets a number box (and its slider, through the input event) without marking it invalid.
+ * @param {HTMLInputElement} input
+ * @param {number} value
+ */
+export function setNumber(input, value) {
+  input.value = String(value);
+  input.removeAttribute("aria-invalid");
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+/** @param {string} key @returns {any} what was saved under key, or null */
+export function loadJson(key) {
+  try {
+    const raw = localStorage.getItem(key);
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @param {string} key @param {unknown} value */
+export function saveJson(key, value) {
+  try {
+    localStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // Private mode or storage full: settings just aren't remembered.
+  }
+}

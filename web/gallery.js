@@ -1,5 +1,5 @@
 // @ts-check
-/** The gallery of past images and the details sheet (parameters, download, "use these settings"). */
+/** The gallery of past images and the details sheet (parameters, download, "use these settings", "use this image"). */
 import { getGallery } from "./api.js";
 import { byId, h, pixelateIfSmall } from "./dom.js";
 
@@ -11,7 +11,7 @@ const PAGE = 24;
 /** Lists past images, newest first, a page at a time. */
 export class Gallery {
   /**
-   * @param {{ onUse: (p: Partial<GenParams>) => void, onError: (e: unknown) => void }} hooks
+   * @param {{ onUse: (p: Partial<GenParams>) => void, onUseImage: (url: string) => void, onError: (e: unknown) => void }} hooks
    */
   constructor(hooks) {
     this.hooks = hooks;
@@ -32,6 +32,10 @@ export class Gallery {
     byId("details-use").addEventListener("click", () => {
       // The image's own seed, not the request's −1, so the settings make this very image again.
       if (this.current) this.hooks.onUse({ ...this.current.params, seed: this.current.seed });
+      this.dialog.close();
+    });
+    byId("details-use-image").addEventListener("click", () => {
+      if (this.current) this.hooks.onUseImage(this.current.url);
       this.dialog.close();
     });
     // A click on the backdrop (outside the sheet) closes it.
@@ -99,7 +103,7 @@ export class Gallery {
   /** Opens the details sheet for an item. @param {GalleryItem} it */
   open(it) {
     this.current = it;
-    const p = it.params ?? /** @type {Partial<GenParams>} */ ({});
+    const p = it.params ?? /** @type {GalleryItem["params"]} */ ({});
     const img = byId("details-image", HTMLImageElement);
     img.src = it.url;
     img.alt = `Image for: ${p.prompt || "(empty prompt)"}`;
@@ -114,6 +118,7 @@ export class Gallery {
       ["CFG scale", p.cfgScale],
       ["Seed", it.seed ?? p.seed],
       ["Size", p.width && p.height ? `${p.width} × ${p.height}` : undefined],
+      ["Denoising strength", p.denoisingStrength],
       ["Created", formatDate(it.createdAt)],
     ];
     byId("details-params").replaceChildren(

@@ -1,8 +1,10 @@
 // @ts-check
 /** The stage: the image being made (live preview, then the results), its batch strip and the Image/Explain tabs. */
+import { CompareView } from "./compare.js";
 import { byId, h, pixelateIfSmall } from "./dom.js";
 
 /** @typedef {import("./api.js").JobImage} JobImage */
+/** @typedef {import("./compare.js").BeforeImage} BeforeImage */
 
 /** Shows one image at a time with an optional heatmap overlay. */
 export class Stage {
@@ -13,6 +15,8 @@ export class Stage {
     this.overlay = byId("overlay", HTMLCanvasElement);
     this.batch = byId("batch");
     this.download = byId("download", HTMLAnchorElement);
+    this.useResult = byId("use-result", HTMLButtonElement);
+    this.compare = new CompareView();
     this.meta = byId("result-meta");
     this.tabImage = byId("tab-image", HTMLButtonElement);
     this.tabExplain = byId("tab-explain", HTMLButtonElement);
@@ -23,10 +27,16 @@ export class Stage {
     this.selected = 0;
     /** @type {string | undefined} */
     this.prompt = undefined;
-    /** @type {{ images: JobImage[], prompt: string, explain: boolean } | null} */
+    /** @type {{ images: JobImage[], prompt: string, explain: boolean, before: BeforeImage | null } | null} */
     this.previous = null;
     /** @type {(tab: "image" | "explain") => void} */
     this.onTab = () => {};
+    /** "Use this image": sends the shown result to image-to-image. @type {(url: string) => void} */
+    this.onUseImage = () => {};
+    this.useResult.addEventListener("click", () => {
+      const im = this.images[this.selected];
+      if (im) this.onUseImage(im.url);
+    });
     pixelateIfSmall(this.img);
     this.img.addEventListener("load", () => this.fitTo(this.img.naturalWidth, this.img.naturalHeight));
     this.tabImage.addEventListener("click", () => this.setTab("image"));
@@ -43,12 +53,15 @@ export class Stage {
   beginJob() {
     this.setTab("image");
     /** What to bring back if this job is cancelled or fails. */
-    this.previous = this.images.length > 0 ? { images: this.images, prompt: this.prompt ?? "", explain: !this.tabExplain.disabled } : null;
+    this.previous =
+      this.images.length > 0 ? { images: this.images, prompt: this.prompt ?? "", explain: !this.tabExplain.disabled, before: this.compare.input } : null;
     this.tabExplain.disabled = true;
+    this.compare.set(null);
     this.images = [];
     this.batch.hidden = true;
     this.batch.replaceChildren();
     this.download.hidden = true;
+    this.useResult.hidden = true;
     this.meta.textContent = "";
     this.frame.classList.add("previewing");
   }
@@ -68,7 +81,7 @@ export class Stage {
     const prev = this.previous;
     this.previous = null;
     if (prev) {
-      this.showResults(prev.images, prev.prompt, prev.explain);
+      this.showResults(prev.images, prev.prompt, prev.explain, prev.before);
     } else {
       this.img.hidden = true;
       this.img.removeAttribute("src");
@@ -82,8 +95,9 @@ export class Stage {
    * @param {JobImage[]} images
    * @param {string} prompt for alt text
    * @param {boolean} hasExplain
+   * @param {BeforeImage | null} [before] the input of an image job, for the before / after view
    */
-  showResults(images, prompt, hasExplain) {
+  showResults(images, prompt, hasExplain, before = null) {
     this.frame.classList.remove("previewing");
     this.images = images;
     this.prompt = prompt;
@@ -99,6 +113,8 @@ export class Stage {
     this.batch.hidden = images.length < 2;
     this.tabExplain.disabled = !hasExplain;
     this.tabExplain.title = hasExplain ? "" : "Tick “Record the explain view” and generate again";
+    this.compare.set(before);
+    this.useResult.hidden = images.length === 0;
     this.select(0);
   }
 
@@ -142,7 +158,8 @@ export class Stage {
     this.viewImage.hidden = explain;
     this.viewExplain.hidden = !explain;
     this.batch.hidden = explain || this.images.length < 2;
-    if (!explain) {
+    if (explain) this.compare.setOn(false);
+    else {
       this.setOverlay(false);
       this.select(this.selected);
     }

@@ -8,6 +8,7 @@ import { freemem, totalmem } from "node:os";
 import { VERSION, SAMPLERS, parseInfotext, readPngText } from "../index.js";
 import { a1111Info, jobTimestamp } from "./a1111-info.js";
 import { parseA1111Img2Img } from "./a1111-img2img.js";
+import { embeddingItems, loraItems, refreshLoras } from "./a1111-networks.js";
 import type { A1111Request } from "./a1111-request.js";
 import { parseA1111Txt2Img } from "./a1111-txt2img.js";
 import { listCheckpoints, resolveCheckpoint, titleOf } from "./checkpoints.js";
@@ -191,9 +192,9 @@ export const a1111Routes: readonly Route[] = [
   post("png-info", (_ctx, r) => pngInfo(r)),
   get("scripts", () => ({ txt2img: [], img2img: [] })),
   get("script-info", () => []),
-  get("loras", () => []),
-  post("refresh-loras", () => null),
-  get("embeddings", () => ({ loaded: {}, skipped: {} })),
+  get("loras", loraItems),
+  post("refresh-loras", refreshLoras),
+  get("embeddings", embeddingItems),
   get("upscalers", upscalerItems),
   get("latent-upscale-modes", latentModeItems),
   get("hypernetworks", () => []),

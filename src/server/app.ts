@@ -11,6 +11,7 @@ import { HttpError, authorized, readJson, sendError, sendJson, unauthorized } fr
 import { JobQueue } from "./jobs.js";
 import { nativeRoutes } from "./native.js";
 import { Outputs } from "./outputs.js";
+import type { LoadOptions } from "./protocol.js";
 import { defaultWebRoot, serveStatic } from "./static.js";
 import { GenerationWorker } from "./worker-client.js";
 
@@ -67,17 +68,27 @@ async function handle(ctx: ServerContext, webRoot: string, req: IncomingMessage,
   }
 }
 
+/** loadModel's options from the server settings. */
+function loadOptions(opts: ServerOptions): LoadOptions {
+  return {
+    provider: opts.provider,
+    ...(opts.loraDir !== undefined ? { loraDir: opts.loraDir } : {}),
+    ...(opts.embeddingsDir !== undefined ? { embeddingsDir: opts.embeddingsDir } : {}),
+  };
+}
+
 /** Starts the server; the model loads in the background (generation requests wait for it). */
 export async function startServer(opts: ServerOptions): Promise<SdtsServer> {
   const log = opts.log ?? ((line: string) => console.error(`sdts: ${line}`));
   const outputs = new Outputs(opts.outputs);
   const worker = new GenerationWorker();
-  const queue = new JobQueue(worker, { queueLimit: opts.queueLimit, previewEvery: opts.previewEvery, provider: opts.provider, outputs });
+  const queue = new JobQueue(worker, { queueLimit: opts.queueLimit, previewEvery: opts.previewEvery, load: loadOptions(opts), outputs });
   const ctx: ServerContext = { opts, queue, outputs, options: new Map(), log };
   const webRoot = opts.webRoot ?? defaultWebRoot();
   void outputs.init();
   const ready = queue.submit({ kind: "load", source: opts.model }).finished.then((job) => {
     if (job.loaded) log(`model ${job.loaded.name} loaded (${job.loaded.family})`);
+    if (job.loaded?.lorasError !== undefined) log(`cannot list the LoRA folder: ${job.loaded.lorasError}`);
     else log(`${queue.modelError}`);
   });
   const server: Server = createServer((req, res) => void handle(ctx, webRoot, req, res));

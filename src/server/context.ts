@@ -20,6 +20,10 @@ export interface ServerOptions {
   /** Preview every n sampler steps (0: none). */
   readonly previewEvery: number;
   readonly provider: string;
+  /** Folder of LoRA .safetensors files (`<lora:name:w>` in prompts, `loras` in native jobs, /sdapi/v1/loras). */
+  readonly loraDir?: string;
+  /** Folder of textual-inversion embeddings, loaded with the model (/sdapi/v1/embeddings). */
+  readonly embeddingsDir?: string;
   /** Static files for `/` (default: web/dist if built, else web/). */
   readonly webRoot?: string;
   /** Log lines go here (default: stderr). */

@@ -8,7 +8,8 @@ import { HttpError } from "./http.js";
 import { Job, type JobSpec } from "./job.js";
 import type { Outputs } from "./outputs.js";
 import { passesOf } from "./passes.js";
-import type { LoadedModel, RunParams } from "./protocol.js";
+import type { LoraInfo } from "../index.js";
+import { type LoadOptions, type LoadedModel, NO_MODEL, type RunParams } from "./protocol.js";
 import { type GenerationWorker, type RunProgress, WorkerError } from "./worker-client.js";
 
 /** Queue settings. */
@@ -17,7 +18,8 @@ export interface QueueOptions {
   readonly queueLimit: number;
   /** Preview every n sampler steps (0: none); A1111's show_progress_every_n_steps. */
   previewEvery: number;
-  readonly provider: string;
+  /** How models are loaded: provider, LoRA and embeddings folders. */
+  readonly load: LoadOptions;
   readonly outputs: Outputs;
 }
 
@@ -122,6 +124,18 @@ export class JobQueue {
     await loads[loads.length - 1]?.finished;
   }
 
+  /** Re-reads the loaded model's LoRA folder and keeps the list on `model` (empty without a model). */
+  async refreshLoras(): Promise<readonly LoraInfo[]> {
+    const m = this.model;
+    if (m === undefined) return [];
+    const loras = await this.worker.listLoras().catch((e: unknown) => {
+      throw new HttpError(500, "internal", `cannot list the LoRA folder: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    // A model switched meanwhile brought its own list.
+    if (this.model === m) this.model = { ...m, loras, lorasError: undefined };
+    return loras;
+  }
+
   private loadPending(): boolean {
     return this.waiting.some((j) => j.spec.kind === "load") || this.current?.spec.kind === "load";
   }
@@ -161,7 +175,7 @@ export class JobQueue {
 
   private async executeLoad(job: Job, source: string): Promise<void> {
     try {
-      const m = await this.worker.load(source, this.opts.provider);
+      const m = await this.worker.load(source, this.opts.load);
       this.model = m;
       job.loaded = m;
       job.end("done");
@@ -251,10 +265,14 @@ function withoutImages(r: RunParams): RunParams {
   return r.kind === "inpaint" ? { ...r, image: empty, ...(r.mask ? { mask: empty } : {}) } : { ...r, image: empty };
 }
 
-/** A failed run as an HTTP error: bad input 422, no model 503, anything else 500. */
+/**
+ * A failed run as an HTTP error: bad input 422, no model 503, anything else 500. A CheckpointError
+ * during a run comes from a file the request named (a LoRA made for another model, a pickle), so
+ * it is the request's: 422.
+ */
 function runError(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
-  if (e instanceof WorkerError && e.errorName === "InputError") return new HttpError(422, "invalid_param", e.message);
-  if (e instanceof WorkerError && e.errorName === "CheckpointError") return new HttpError(503, "no_model", e.message);
+  if (e instanceof WorkerError && (e.errorName === "InputError" || e.errorName === "CheckpointError")) return new HttpError(422, "invalid_param", e.message);
+  if (e instanceof WorkerError && e.errorName === NO_MODEL) return new HttpError(503, "no_model", e.message);
   return new HttpError(500, "generation_failed", `generation failed: ${e instanceof Error ? e.message : String(e)}`);
 }

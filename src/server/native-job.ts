@@ -7,7 +7,7 @@
 import { invalid } from "./http.js";
 import { checkHiresTarget, hiresTarget, upscalerField } from "./hires.js";
 import { Fields, randomSeed } from "./params.js";
-import type { BaseRun, HiresRun, Img2ImgRun, InpaintRun, OutpaintRun, RunParams } from "./protocol.js";
+import type { BaseRun, HiresRun, Img2ImgRun, InpaintRun, LoraRun, OutpaintRun, RunParams } from "./protocol.js";
 import type { ServerContext } from "./context.js";
 
 /** Defaults of the native API (the model's size and sampler fill in the rest). */
@@ -39,6 +39,29 @@ function parseHires(body: Readonly<Record<string, unknown>>, base: BaseRun, ctx:
     steps: f.int("steps", HIRES_DEFAULTS.steps, 0, l.maxSteps),
     denoisingStrength: f.num("denoisingStrength", HIRES_DEFAULTS.denoisingStrength, 0, 1),
   };
+}
+
+/** Most LoRAs one job may name (besides its prompt's tags). */
+export const MAX_LORAS = 16;
+
+/**
+ * `loras: [{ name, weight? }]`: names only, never paths, so a client cannot make the server open
+ * files outside its LoRA folder. The library resolves the names (file name, alias, path within
+ * the folder) and answers an unknown one with the list of those it has.
+ */
+function parseLoras(value: unknown, ctx: ServerContext): LoraRun[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw invalid("loras", `must be a list of { name, weight? } (got ${typeof value})`);
+  if (value.length > MAX_LORAS) throw invalid("loras", `may name at most ${MAX_LORAS} LoRAs (got ${value.length})`);
+  if (value.length > 0 && ctx.opts.loraDir === undefined) throw invalid("loras", "the server has no LoRA folder; start it with --lora-dir <folder>");
+  return value.map((item: unknown, i) => {
+    const at = `loras[${i}]`;
+    if (typeof item !== "object" || item === null || Array.isArray(item)) throw invalid(at, "must be an object { name, weight? }");
+    const f = new Fields(item as Readonly<Record<string, unknown>>, false, `${at}.`);
+    const name = f.str("name", "");
+    if (name.trim() === "") throw invalid(`${at}.name`, "is required: a LoRA name from /api/info loras");
+    return { name, weight: f.num("weight", 1, -10, 10) };
+  });
 }
 
 /** `outpaint: { left?, right?, top?, bottom? }` in pixels (at least one above 0). */
@@ -75,6 +98,7 @@ export function parseJob(body: Readonly<Record<string, unknown>>, ctx: ServerCon
   const l = ctx.opts.limits;
   if (f.missing("prompt")) throw invalid("prompt", "is required (a string; may be empty)");
   const seed = f.seed("seed");
+  const loras = parseLoras(body["loras"], ctx);
   const base: BaseRun = {
     prompt: f.str("prompt", ""),
     negativePrompt: f.str("negativePrompt", ""),
@@ -85,6 +109,7 @@ export function parseJob(body: Readonly<Record<string, unknown>>, ctx: ServerCon
     width: f.size("width", d.width, l.maxWidth),
     height: f.size("height", d.height, l.maxHeight),
     batchSize: f.int("batchSize", NATIVE_DEFAULTS.batchSize, 1, l.maxBatch),
+    ...(loras.length > 0 ? { loras } : {}),
   };
   const explain = f.bool("explain", false);
   const image = f.image("initImage");

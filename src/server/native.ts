@@ -106,6 +106,9 @@ function info(ctx: ServerContext): unknown {
     defaults: { prompt: "", negativePrompt: "", steps: NATIVE_DEFAULTS.steps, cfgScale: NATIVE_DEFAULTS.cfgScale, sampler: d.sampler, seed: -1, width: d.width, height: d.height, batchSize: 1 },
     edit: { ...EDIT_DEFAULTS, fills: [...FILLS], resizeModes: [...RESIZE_MODES] },
     hires: { ...HIRES_DEFAULTS, upscalers: [...HIRES_UPSCALERS] },
+    // Names for `<lora:name:1>` / `loras: [{ name }]` and for embeddings in prompts; POST /sdapi/v1/refresh-loras re-lists.
+    loras: (m?.loras ?? []).map((x) => x.name),
+    embeddings: (m?.embeddings.loaded ?? []).map((x) => x.name),
     limits: { maxWidth: l.maxWidth, maxHeight: l.maxHeight, maxSteps: l.maxSteps, maxBatch: l.maxBatch, queueLimit: ctx.opts.queueLimit },
     previewEvery: ctx.queue.opts.previewEvery,
     queue: { running: ctx.queue.current !== undefined, waiting: ctx.queue.waitingCount },

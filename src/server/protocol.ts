@@ -1,5 +1,11 @@
 /** Messages between the HTTP thread and the generation worker (structured-clone safe). */
-import type { Explanation } from "../index.js";
+import type { EmbeddingList, Explanation, LoraInfo } from "../index.js";
+
+/** A LoRA to apply to a run, by its name in the LoRA folder (or its alias). */
+export interface LoraRun {
+  readonly name: string;
+  readonly weight: number;
+}
 
 /** What every worker run has: one call of the library (a batch of images). */
 export interface BaseRun {
@@ -13,6 +19,8 @@ export interface BaseRun {
   readonly width: number;
   readonly height: number;
   readonly batchSize: number;
+  /** LoRAs besides the prompt's `<lora:name:weight>` tags (which the library reads itself). */
+  readonly loras?: readonly LoraRun[];
 }
 
 /** The hires fix's second pass, its target size already worked out (HiresParams of the library). */
@@ -76,6 +84,19 @@ export interface LoadedModel {
   readonly defaults: { readonly width: number; readonly height: number; readonly sampler: string };
   /** A 9-channel inpainting checkpoint (it only inpaints). */
   readonly inpainting: boolean;
+  /** The LoRA folder's files when the model loaded (or last re-listed). */
+  readonly loras: readonly LoraInfo[];
+  /** Why the LoRA folder could not be listed, if it could not. */
+  readonly lorasError?: string;
+  /** Textual-inversion embeddings loaded with the model, and those skipped. */
+  readonly embeddings: EmbeddingList;
+}
+
+/** loadModel options the server passes on (the `sdts serve` flags). */
+export interface LoadOptions {
+  readonly provider: string;
+  readonly loraDir?: string;
+  readonly embeddingsDir?: string;
 }
 
 /** Explain data as the library returns it (cross-attention heatmaps and the per-step filmstrip). */
@@ -120,16 +141,21 @@ export interface PassProgress {
 
 /** HTTP thread → worker. `seq` numbers each request; the cancel flag in shared memory names the seq to stop. */
 export type ToWorker =
-  | { readonly type: "load"; readonly seq: number; readonly source: string; readonly provider: string }
+  | { readonly type: "load"; readonly seq: number; readonly source: string; readonly options: LoadOptions }
+  | { readonly type: "list-loras"; readonly seq: number }
   | { readonly type: "run"; readonly seq: number; readonly params: RunParams; readonly previewEvery: number };
 
 /** Worker → HTTP thread. */
 export type FromWorker =
   | { readonly type: "loaded"; readonly seq: number; readonly model: LoadedModel }
+  | { readonly type: "loras"; readonly seq: number; readonly loras: LoraInfo[] }
   | { readonly type: "progress"; readonly seq: number; readonly progress: PassProgress; readonly preview?: Uint8Array }
   | { readonly type: "done"; readonly seq: number; readonly result: RunResult }
   | { readonly type: "cancelled"; readonly seq: number }
   | { readonly type: "error"; readonly seq: number; readonly name: string; readonly message: string };
+
+/** The error name the worker reports for a run or listing while it holds no model (a 503, not a bad request). */
+export const NO_MODEL = "NoModel";
 
 /** Slots of the shared Int32Array the HTTP thread writes and the worker polls between steps. */
 export const CANCEL_SLOT = 0;

@@ -1,6 +1,7 @@
 /** The HTTP thread's handle on the generation worker: spawn, load, run, cancel, restart after a crash. */
 import { Worker } from "node:worker_threads";
-import { CANCEL_SLOT, type FromWorker, type LoadedModel, type PassProgress, type RunParams, type RunResult, type ToWorker } from "./protocol.js";
+import type { LoraInfo } from "../index.js";
+import { CANCEL_SLOT, type FromWorker, type LoadOptions, type LoadedModel, type PassProgress, type RunParams, type RunResult, type ToWorker } from "./protocol.js";
 
 /** An error raised inside the worker, with the library's error name (InputError, CheckpointError, …). */
 export class WorkerError extends Error {
@@ -57,20 +58,31 @@ export class GenerationWorker {
   private readonly flags = new SharedArrayBuffer(4);
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
-  private lastLoad: { source: string; provider: string } | undefined;
+  private lastLoad: { source: string; options: LoadOptions } | undefined;
   private closed = false;
 
   /** Loads a model in the worker (replacing the current one once the new one is ready). */
-  async load(source: string, provider: string): Promise<LoadedModel> {
-    const msg = await this.request({ type: "load", seq: 0, source, provider });
+  async load(source: string, options: LoadOptions): Promise<LoadedModel> {
+    const msg = await this.request({ type: "load", seq: 0, source, options });
     if (msg.type !== "loaded") throw new Error(`unexpected worker reply ${msg.type}`);
-    this.lastLoad = { source, provider };
+    this.lastLoad = { source, options };
     return msg.model;
+  }
+
+  /**
+   * Re-lists the loaded model's LoRA folder. Not queued: it only reads file headers, so it may run
+   * beside a generation. After a crash it does not reload the model (only the queue loads models).
+   */
+  async listLoras(): Promise<LoraInfo[]> {
+    if (this.worker === undefined) throw new WorkerError("WorkerCrash", "the generation worker is not running; it restarts with the next job");
+    const msg = await this.request({ type: "list-loras", seq: 0 });
+    if (msg.type !== "loras") throw new Error(`unexpected worker reply ${msg.type}`);
+    return msg.loras;
   }
 
   /** Runs txt2img, img2img or inpainting (by `params.kind`); resolves to the result, or "cancelled" after `cancel(seq)`. `started` gets the run's seq. */
   async run(params: RunParams, previewEvery: number, onProgress: (p: RunProgress) => void, started: (seq: number) => void): Promise<RunResult | "cancelled"> {
-    if (this.worker === undefined && this.lastLoad !== undefined) await this.load(this.lastLoad.source, this.lastLoad.provider);
+    if (this.worker === undefined && this.lastLoad !== undefined) await this.load(this.lastLoad.source, this.lastLoad.options);
     const msg = await this.request({ type: "run", seq: 0, params, previewEvery }, onProgress, started);
     if (msg.type === "cancelled") return "cancelled";
     if (msg.type !== "done") throw new Error(`unexpected worker reply ${msg.type}`);

@@ -1,5 +1,5 @@
 /** Arguments shared by the generating commands, and their conversion to pipeline parameters. */
-import { InputError } from "../../index.js";
+import { InputError, type LoadModelOptions, type Provider } from "../../index.js";
 
 /** citty argument definitions common to generate, img2img and inpaint. */
 export const COMMON_ARGS = {
@@ -14,8 +14,25 @@ export const COMMON_ARGS = {
   batch: { type: "string", description: "images per run (default 1)" },
   out: { type: "string", description: "output folder (default ./outputs)", default: "outputs" },
   provider: { type: "string", description: "cpu | webgpu | cuda (default cpu)", default: "cpu" },
+  "lora-dir": { type: "string", description: "folder of LoRA .safetensors files, used by <lora:name:weight> in the prompt" },
+  "embeddings-dir": { type: "string", description: "folder of textual-inversion embeddings (.safetensors), used by file name in the prompt" },
   "plain-prompt": { type: "boolean", description: "read the prompt as plain text (no A1111 (x:1.2), [a:b:N], AND syntax)" },
 } as const;
+
+/** loadModel options from --provider, --lora-dir and --embeddings-dir. */
+export function loadOptions(args: Record<string, unknown>): LoadModelOptions & { provider: Provider } {
+  const s = (k: string) => (typeof args[k] === "string" ? (args[k] as string) : undefined);
+  const loraDir = s("lora-dir");
+  const embeddingsDir = s("embeddings-dir");
+  if (loraDir?.trim() === "") throw new InputError("--lora-dir must be a folder path");
+  if (embeddingsDir?.trim() === "") throw new InputError("--embeddings-dir must be a folder path");
+  return {
+    // loadModel checks the provider's name.
+    provider: (s("provider") ?? "cpu") as Provider,
+    ...(loraDir !== undefined ? { loraDir } : {}),
+    ...(embeddingsDir !== undefined ? { embeddingsDir } : {}),
+  };
+}
 
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;

@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import { loadModel, writeNumbered } from "../../index.js";
 import { ProgressBar } from "../progress.js";
-import { COMMON_ARGS, commonParams } from "./common.js";
+import { COMMON_ARGS, commonParams, loadOptions } from "./common.js";
 
 export default defineCommand({
   meta: { name: "generate", description: "Make images from a text prompt" },
@@ -11,7 +11,7 @@ export default defineCommand({
     ...COMMON_ARGS,
   },
   async run({ args }) {
-    const model = await loadModel(args.model, { provider: args.provider as "cpu" });
+    const model = await loadModel(args.model, loadOptions(args));
     try {
       const bar = new ProgressBar("sampling");
       const res = await model.txt2img({ ...commonParams(args), onProgress: (p) => bar.update(p.step, p.total) });

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { defineCommand } from "citty";
 import { loadModel, writeNumbered } from "../../index.js";
 import { ProgressBar } from "../progress.js";
-import { COMMON_ARGS, commonParams } from "./common.js";
+import { COMMON_ARGS, commonParams, loadOptions } from "./common.js";
 
 export default defineCommand({
   meta: { name: "img2img", description: "Redraw an image guided by a prompt" },
@@ -16,7 +16,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const image = new Uint8Array(await readFile(args.image));
-    const model = await loadModel(args.model, { provider: args.provider as "cpu" });
+    const model = await loadModel(args.model, loadOptions(args));
     try {
       const bar = new ProgressBar("img2img");
       const res = await model.img2img({

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { defineCommand } from "citty";
 import { InputError, loadModel, writeNumbered } from "../../index.js";
 import { ProgressBar } from "../progress.js";
-import { COMMON_ARGS, commonParams } from "./common.js";
+import { COMMON_ARGS, commonParams, loadOptions } from "./common.js";
 
 function parseOutpaint(v: string): { left: number; right: number; top: number; bottom: number } {
   const parts = v.split(",").map((x) => Number(x.trim()));
@@ -32,7 +32,7 @@ export default defineCommand({
     if (args.mask === undefined && args.outpaint === undefined) throw new InputError("give --mask <png> or --outpaint left,right,top,bottom");
     const image = new Uint8Array(await readFile(args.image));
     const mask = args.mask !== undefined ? new Uint8Array(await readFile(args.mask)) : undefined;
-    const model = await loadModel(args.model, { provider: args.provider as "cpu" });
+    const model = await loadModel(args.model, loadOptions(args));
     try {
       const bar = new ProgressBar("inpaint");
       const res = await model.inpaint({

@@ -4,6 +4,7 @@ import { isIP } from "node:net";
 import { InputError } from "../../index.js";
 import { startServer } from "../../server/app.js";
 import { DEFAULT_LIMITS } from "../../server/params.js";
+import { COMMON_ARGS, loadOptions } from "./common.js";
 
 function int(v: string | undefined, name: string, def: number, min: number): number {
   if (v === undefined) return def;
@@ -37,6 +38,8 @@ export default defineCommand({
     "max-body": { type: "string", description: "largest request body in bytes (default 16 MiB)" },
     "preview-every": { type: "string", description: "preview image every n steps; 0 = none (default 2)" },
     provider: { type: "string", description: "cpu | webgpu | cuda (default cpu)", default: "cpu" },
+    "lora-dir": COMMON_ARGS["lora-dir"],
+    "embeddings-dir": COMMON_ARGS["embeddings-dir"],
   },
   async run({ args }) {
     const apiKey = args["api-key"];
@@ -60,7 +63,7 @@ export default defineCommand({
       },
       maxBodyBytes: int(args["max-body"], "max-body", 16 * 1024 * 1024, 1024),
       previewEvery: int(args["preview-every"], "preview-every", 2, 0),
-      provider: args.provider,
+      ...loadOptions(args),
     });
     console.log(`sdts: listening on ${server.url}${apiKey !== undefined ? " (API key required)" : ""}`);
     await new Promise<void>((done) => {
