@@ -4,36 +4,20 @@
  * /tmp/sdts-ui/ (SDTS_UI_SHOTS overrides) for a person to look at.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
-import { type SdtsServer, startServer } from "../../src/server/app.js";
-import { DEFAULT_LIMITS } from "../../src/server/params.js";
+import type { Page } from "playwright-core";
+import type { SdtsServer } from "../../src/server/app.js";
+import { SHOTS, type Ui, startUi, uiSkip as skip } from "./harness.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const TINY = join(process.env.SDTS_GOLDEN ?? "/work/shared/golden", "tiny-pipeline");
-const WEB = fileURLToPath(new URL("../../web/", import.meta.url));
-const SHOTS = process.env.SDTS_UI_SHOTS ?? "/tmp/sdts-ui";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
 /** Steps of the job that gets cancelled: far more than it can finish before the test cancels it. */
 const LONG_STEPS = 1000;
 
-const skip = !existsSync(CHROMIUM)
-  ? `needs ${CHROMIUM} (apt-get install chromium)`
-  : !existsSync(join(TINY, "model_index.json"))
-    ? `needs the tiny golden model at ${TINY} (set SDTS_GOLDEN)`
-    : false;
-
 describe("web UI in headless Chromium", () => {
+  let ui: Ui;
   let server: SdtsServer;
-  let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
-  let outputs: string;
-  const pageErrors: string[] = [];
+  let pageErrors: string[];
 
   /** Each test skips (and says why) where Chromium or the tiny model is missing. */
   const step = (name: string, fn: () => Promise<void>): void => {
@@ -42,45 +26,16 @@ describe("web UI in headless Chromium", () => {
 
   before(async () => {
     if (skip) return;
-    mkdirSync(SHOTS, { recursive: true });
-    outputs = mkdtempSync(join(tmpdir(), "sdts-ui-"));
-    const started = startServer({
-      model: TINY,
-      host: "127.0.0.1",
-      port: 0,
-      outputs,
-      queueLimit: 4,
-      limits: { ...DEFAULT_LIMITS, maxSteps: LONG_STEPS },
-      maxBodyBytes: 1 << 20,
-      previewEvery: 1,
-      provider: "cpu",
-      webRoot: WEB,
-      log: () => undefined,
-    });
-    [server, browser] = await Promise.all([started, chromium.launch({ executablePath: CHROMIUM, args: ARGS })]);
-    await server.ready;
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: "light" });
-    // Nothing from outside may load: every request must go to the server under test.
-    await context.route(
-      (url) => !url.href.startsWith(server.url) && !url.protocol.startsWith("data"),
-      (route) => route.abort(),
-    );
-    page = await context.newPage();
-    page.on("pageerror", (e) => pageErrors.push(e.message));
-    page.on("requestfailed", (r) => {
-      if (!r.url().startsWith(server.url)) pageErrors.push(`blocked outside request: ${r.url()}`);
-    });
+    ui = await startUi({ maxSteps: LONG_STEPS });
+    ({ server, page, pageErrors } = ui);
   });
 
   after(async () => {
     if (skip) return;
-    await browser?.close();
-    await server?.close();
-    if (outputs) rmSync(outputs, { recursive: true, force: true });
+    await ui?.close();
   });
 
-  const shot = (name: string, fullPage = false): Promise<Buffer> =>
-    page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage, animations: "disabled" });
+  const shot = (name: string, fullPage = false): Promise<Buffer> => ui.shot(name, fullPage);
 
   step("loads the model info into the form, with a label for every control", async () => {
     await page.goto(`${server.url}/`);

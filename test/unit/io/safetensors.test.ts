@@ -17,8 +17,9 @@ import {
   type TensorData,
   type TensorInput,
 } from "../../../src/io/safetensors.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const GOLDEN = new URL("../../../../shared/golden/", import.meta.url).pathname;
+const GOLDEN = `${GOLDEN_DIR}/`;
 const TINY_UNET = join(GOLDEN, "tiny/unet/diffusion_pytorch_model.safetensors");
 const TINY_UNET_F16 = join(GOLDEN, "tiny-pipeline/unet/diffusion_pytorch_model.safetensors");
 const TEXT_IO = join(GOLDEN, "tiny/io/text_encoder_io.safetensors");

@@ -10,8 +10,9 @@ import { CheckpointError } from "../../../src/errors.js";
 import { CLIP_BPE_GZ, defaultTokenizerPath, loadTokenizerFiles } from "../../../src/io/tokenizer-files.js";
 import { ClipTokenizer } from "../../../src/models/clip/tokenizer.js";
 import { loadTokenizer } from "../../../src/pipelines/load-tokenizer.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const GOLDEN = new URL("../../../../shared/golden/", import.meta.url).pathname;
+const GOLDEN = `${GOLDEN_DIR}/`;
 
 interface Variant {
   input_ids?: number[];

@@ -22,8 +22,9 @@ import { type WeightMap, externalInitializers, identityWeights, storedRange } fr
 import { ParamRegistry, Scope } from "../../../src/nn/scope.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { openModelDir } from "../../../src/runtime/model-cache.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const GOLDEN = new URL("../../../../shared/golden/", import.meta.url).pathname;
+const GOLDEN = `${GOLDEN_DIR}/`;
 const TOL = 1e-5;
 
 function maxAbs(a: HostTensor | undefined, b: Float32Array | HostTensor | undefined): number {

@@ -6,9 +6,10 @@
 import { mkdir, symlink, copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { f16ToF32, f32ToF16, openSafetensors, writeSafetensors, type TensorInput } from "../../../src/io/safetensors.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
 /** The tiny-pipeline diffusers folder. */
-export const TINY = join(process.env.SDTS_GOLDEN ?? new URL("../../../../shared/golden/", import.meta.url).pathname, "tiny-pipeline");
+export const TINY = join(GOLDEN_DIR, "tiny-pipeline");
 
 /** One module's factors as a test writes them. */
 export interface Factor {

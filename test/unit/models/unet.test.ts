@@ -22,8 +22,9 @@ import { UNet2DConditionModel, buildUNetGraph } from "../../../src/models/unet/u
 import { type WeightMap, identityWeights } from "../../../src/models/weights.js";
 import { ParamRegistry, Scope } from "../../../src/nn/scope.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const GOLDEN = new URL("../../../../shared/golden/", import.meta.url).pathname;
+const GOLDEN = `${GOLDEN_DIR}/`;
 const TOL = 1e-5;
 const TRACE = ["time_proj", "time_embedding", "conv_in", "down_blocks.0", "down_blocks.1", "mid_block", "up_blocks.0", "up_blocks.1", "conv_norm_out"];
 

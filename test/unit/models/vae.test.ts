@@ -13,8 +13,9 @@ import { VaeDecoder, VaeEncoder } from "../../../src/models/vae/vae.js";
 import { type WeightMap, checkWeights, identityWeights } from "../../../src/models/weights.js";
 import { ParamRegistry, Scope } from "../../../src/nn/scope.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const GOLDEN = new URL("../../../../shared/golden/", import.meta.url).pathname;
+const GOLDEN = `${GOLDEN_DIR}/`;
 const TOL = 1e-5;
 
 function readJson(rel: string): unknown {

@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { buildConditioning } from "../../../src/pipelines/conditioning.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const DIR = join(process.env.SDTS_GOLDEN ?? "/work/shared/golden", "tiny-pipeline");
+const DIR = join(GOLDEN_DIR, "tiny-pipeline");
 let model: Model;
 before(async () => {
   model = await loadModel(DIR);

@@ -7,6 +7,7 @@ import { readPngText } from "../../../src/io/png-text.js";
 import { resizeLatents } from "../../../src/pipelines/latent-resize.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
 test("latent resize: nearest repeats, bilinear matches torch's align_corners=False values by hand", () => {
   const x = { data: Float32Array.of(1, 2, 3, 4), shape: [1, 1, 2, 2] };
@@ -18,7 +19,7 @@ test("latent resize: nearest repeats, bilinear matches torch's align_corners=Fal
   assert.ok(resizeLatents(c, 6, 6, "bicubic").data.every((v) => Math.abs(v - 3) < 1e-6));
 });
 
-const DIR = join(process.env.SDTS_GOLDEN ?? "/work/shared/golden", "tiny-pipeline");
+const DIR = join(GOLDEN_DIR, "tiny-pipeline");
 let model: Model;
 before(async () => {
   model = await loadModel(DIR);

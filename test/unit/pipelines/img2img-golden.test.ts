@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
 import { assertClose, readCase, readJson, samplerFor } from "./golden-util.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const G = process.env.SDTS_GOLDEN ?? "/work/shared/golden";
+const G = GOLDEN_DIR;
 const EDIT = join(G, "edit");
 let model: Model;
 before(async () => {

@@ -10,8 +10,9 @@ import { encodeSampled } from "../../../src/pipelines/img2img.js";
 import { loadImage } from "../../../src/pipelines/image-input.js";
 import { randn } from "../../../src/schedulers/torch-random.js";
 import { assertClose, readCase, readJson, samplerFor } from "./golden-util.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const G = process.env.SDTS_GOLDEN ?? "/work/shared/golden";
+const G = GOLDEN_DIR;
 const EDIT = join(G, "edit");
 const models = new Map<string, Model>();
 before(async () => {

@@ -7,8 +7,9 @@ import { decodeImage } from "../../../src/io/image.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
 import { loadMask } from "../../../src/pipelines/mask.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const G = process.env.SDTS_GOLDEN ?? "/work/shared/golden";
+const G = GOLDEN_DIR;
 const png = new Uint8Array(readFileSync(join(G, "edit/inputs/test_pattern.png")));
 const mask = new Uint8Array(readFileSync(join(G, "edit/inputs/mask.png")));
 let model: Model;

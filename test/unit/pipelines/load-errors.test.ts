@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { CheckpointError, InputError } from "../../../src/errors.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
 test(".ckpt pickles are refused without being executed (regression: a pickle whose os.system would create a file)", async () => {
   const dir = await mkdtemp(join(tmpdir(), "sdts-ckpt-"));
@@ -26,6 +27,6 @@ test(".ckpt pickles are refused without being executed (regression: a pickle who
 test("missing paths, stray folders and non-SD files get clear errors", async () => {
   await assert.rejects(loadModel("/nonexistent/model.safetensors"), /no such file or folder; check the path/);
   await assert.rejects(loadModel(tmpdir()), /folder without model_index\.json or unet\//);
-  await assert.rejects(loadModel("/work/shared/golden/tiny/unet/diffusion_pytorch_model.safetensors"), /not a Stable Diffusion single-file checkpoint/);
-  await assert.rejects(loadModel("/work/shared/golden/tiny-pipeline", { prediction: "x" as "v" }), InputError);
+  await assert.rejects(loadModel(`${GOLDEN_DIR}/tiny/unet/diffusion_pytorch_model.safetensors`), /not a Stable Diffusion single-file checkpoint/);
+  await assert.rejects(loadModel(`${GOLDEN_DIR}/tiny-pipeline`, { prediction: "x" as "v" }), InputError);
 });

@@ -14,8 +14,9 @@ import {
   type PromptTokenizer,
   type WeightedText,
 } from "../../../src/pipelines/prompt-syntax/index.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const GOLDEN = new URL("../../../../shared/golden/edit/prompt_syntax.json", import.meta.url).pathname;
+const GOLDEN = `${GOLDEN_DIR}/edit/prompt_syntax.json`;
 
 interface GoldenCase {
   prompt: string;

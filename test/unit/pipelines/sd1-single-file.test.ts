@@ -13,8 +13,9 @@ import { type TensorInput, openSafetensors, writeSafetensors } from "../../../sr
 import { diffusersToSingleFile } from "../../../src/pipelines/convert.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import { assertClose, readCase, readJson } from "./golden-util.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const G = process.env.SDTS_GOLDEN ?? "/work/shared/golden";
+const G = GOLDEN_DIR;
 const DIR = join(G, "tiny-pipeline");
 let tmp: string;
 let plain: string;

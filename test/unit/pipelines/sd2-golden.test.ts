@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
 import { assertClose, readCase, readJson } from "./golden-util.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const DIR = join(process.env.SDTS_GOLDEN ?? "/work/shared/golden", "tiny-sd2");
+const DIR = join(GOLDEN_DIR, "tiny-sd2");
 let model: Model;
 
 before(async () => {

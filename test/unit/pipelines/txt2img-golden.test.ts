@@ -6,9 +6,10 @@ import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
 import { randn } from "../../../src/schedulers/torch-random.js";
 import { assertClose, readCase, readJson, samplerFor } from "./golden-util.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const DIR = "/work/shared/golden/tiny-pipeline";
-const golden = (p: string) => join(process.env.SDTS_GOLDEN ?? DIR, p);
+const DIR = join(GOLDEN_DIR, "tiny-pipeline");
+const golden = (p: string) => join(DIR, p);
 
 interface CaseJson {
   prompt: string;

@@ -7,8 +7,9 @@ import { readPngText } from "../../../src/io/png-text.js";
 import { parseInfotext } from "../../../src/pipelines/infotext.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const DIR = join(process.env.SDTS_GOLDEN ?? "/work/shared/golden", "tiny-pipeline");
+const DIR = join(GOLDEN_DIR, "tiny-pipeline");
 let model: Model;
 before(async () => {
   model = await loadModel(DIR);

@@ -4,11 +4,10 @@
  * on src/io while it is being written.
  */
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
 /** Root of the shared golden data (../shared/golden from the repo). */
-export const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../shared/golden");
+export const GOLDEN = GOLDEN_DIR;
 
 /** One tensor of a safetensors file, widened to numbers. */
 export interface GoldenTensor {

@@ -5,9 +5,10 @@ import { join } from "node:path";
 import { type SdtsServer, startServer } from "../../../src/server/app.js";
 import type { ServerOptions } from "../../../src/server/context.js";
 import { DEFAULT_LIMITS } from "../../../src/server/params.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
 /** The tiny diffusers pipeline of the golden data (32×32 images by default, fast on CPU). */
-export const TINY = join(process.env.SDTS_GOLDEN ?? "/work/shared/golden", "tiny-pipeline");
+export const TINY = join(GOLDEN_DIR, "tiny-pipeline");
 
 /** Starts a server on a free loopback port with a fresh outputs folder; waits for the model. */
 export async function start(over: Partial<ServerOptions> = {}): Promise<SdtsServer> {

@@ -11,8 +11,9 @@ import { HIRES_UPSCALERS, readPngText } from "../../../src/index.js";
 import type { SdtsServer } from "../../../src/server/app.js";
 import { passCounter } from "../../../src/server/passes.js";
 import { call, readEvents, start, until } from "./helpers.js";
+import { GOLDEN_DIR } from "../../golden-dir.js";
 
-const INPUTS = join(process.env.SDTS_GOLDEN ?? "/work/shared/golden", "edit", "inputs");
+const INPUTS = join(GOLDEN_DIR, "edit", "inputs");
 const IMAGE = readFileSync(join(INPUTS, "test_pattern.png")).toString("base64");
 const MASK = readFileSync(join(INPUTS, "mask.png")).toString("base64");
 
