@@ -48,7 +48,7 @@ function vmHwmMiB(): number {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
-/** FLOPs of one SD 1.5 U-Net forward for one sample: 2·MACs of every Conv and MatMul in the sdts graph. */
+/** FLOPs of one SD 1.5 U-Net forward for one sample: 2·MACs of every Conv, MatMul and attention product in the sdts graph. */
 function unetFlops(latent: number): number {
   const outs = buildUNetGraph(Scope.root(new ParamRegistry()), SD15_UNET, { batch: 1, height: latent, width: latent });
   let flops = 0;
@@ -61,6 +61,10 @@ function unetFlops(latent: number): number {
     } else if (n.op === Op.MatMul) {
       const a = n.inputs[0] as Tensor;
       flops += 2 * numel(out) * (a.shape[a.rank - 1] as number);
+    } else if (n.op === Op.MultiHeadAttention) {
+      const [q, k] = n.inputs as [Tensor, Tensor];
+      const lk = k.shape[1] as number;
+      flops += 2 * numel(q) * lk + 2 * numel(out) * lk; // q·kᵀ, then probabilities·v
     }
   }
   return flops;
@@ -174,7 +178,7 @@ async function main(): Promise<void> {
   const perSample = unetFlops(size / 8);
   const flopsPerStep = BATCH * perSample;
   console.log(`sd bench: ${ckpt} (U-Net ${dtypes}, ${fmt(statSync(ckpt).size / 2 ** 30, 2)} GiB file), ${size}×${size}, CFG batch ${BATCH}, ${os.availableParallelism()} threads, ${os.cpus()[0]?.model ?? "cpu"}`);
-  console.log(`U-Net forward: ${fmt(perSample / 1e12, 3)} TFLOP per sample (2 × MACs of every Conv and MatMul in the sdts graph), ${fmt(flopsPerStep / 1e12, 3)} TFLOP per CFG step`);
+  console.log(`U-Net forward: ${fmt(perSample / 1e12, 3)} TFLOP per sample (2 × MACs of every Conv, MatMul and attention product in the sdts graph; norms and pointwise ops not counted), ${fmt(flopsPerStep / 1e12, 3)} TFLOP per CFG step`);
   console.log(`conv peak: ~${CONV_PEAK_GFLOPS} GFLOP/s (bench/engine.ts, 3×3 conv 320→320 at 64×64 through sdts, this machine)`);
   mkdirSync(defaultCacheRoot(), { recursive: true });
   const cache = mkdtempSync(join(defaultCacheRoot(), "bench-cache-"));

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Page, Request } from "playwright-core";
 import sharp from "sharp";
-import { type Ui, startUi, uiSkip as skip } from "./harness.js";
+import { SHOTS, type Ui, startUi, uiSkip as skip } from "./harness.js";
 import { GOLDEN_DIR } from "../golden-dir.js";
 
 const PATTERN = join(GOLDEN_DIR, "edit", "inputs", "test_pattern.png");
@@ -178,7 +178,6 @@ describe("web UI: image to image in headless Chromium", () => {
     await page.waitForSelector("#details[open]");
     assert.match((await page.textContent("#details-params")) ?? "", /Denoising strength\s*0\.5/);
     const url = (await page.getAttribute("#details-download", "href")) ?? "";
-    await ui.shot("28-details-use-image");
     await page.click("#details-use-image");
     await page.waitForFunction((name) => document.getElementById("editor-size")?.title === name, decodeURIComponent(url.split("/").pop() ?? ""));
     assert.equal(await paintedPixels(page), 0, "a new input starts with an empty mask");
@@ -271,7 +270,7 @@ describe("web UI: image to image in headless Chromium", () => {
     assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= 360), "nothing wider than the screen");
     await ui.shot("26-phone-image", true, phone);
     await phone.emulateMedia({ colorScheme: "dark" });
-    await phone.locator("#editor").screenshot({ path: join(process.env.SDTS_UI_SHOTS ?? "/tmp/sdts-ui", "27-phone-image-dark.png"), animations: "disabled" });
+    await phone.locator("#editor").screenshot({ path: join(SHOTS, "27-phone-image-dark.png"), animations: "disabled" });
     assert.deepEqual(ui.pageErrors, []);
   });
 });
