@@ -180,6 +180,8 @@ async function main(): Promise<void> {
   console.log(`sd bench: ${ckpt} (U-Net ${dtypes}, ${fmt(statSync(ckpt).size / 2 ** 30, 2)} GiB file), ${size}×${size}, CFG batch ${BATCH}, ${os.availableParallelism()} threads, ${os.cpus()[0]?.model ?? "cpu"}`);
   console.log(`U-Net forward: ${fmt(perSample / 1e12, 3)} TFLOP per sample (2 × MACs of every Conv, MatMul and attention product in the sdts graph; norms and pointwise ops not counted), ${fmt(flopsPerStep / 1e12, 3)} TFLOP per CFG step`);
   console.log(`conv peak: ~${CONV_PEAK_GFLOPS} GFLOP/s (bench/engine.ts, 3×3 conv 320→320 at 64×64 through sdts, this machine)`);
+  const loadAvg = () => os.loadavg().map((x) => fmt(x, 2)).join(" ");
+  console.log(`load average before: ${loadAvg()} (other processes on these cores slow both sides)`);
   mkdirSync(defaultCacheRoot(), { recursive: true });
   const cache = mkdtempSync(join(defaultCacheRoot(), "bench-cache-"));
   let sdts: SideResult;
@@ -194,10 +196,12 @@ async function main(): Promise<void> {
   const torch = runTorch(ckpt, size, runs);
   if (typeof torch === "string") {
     console.log(`torch: not run: ${torch}`);
+    console.log(`load average after: ${loadAvg()}`);
     console.log(`unet step ratio vs torch: n/a (${torch})`);
     return;
   }
   console.log(line("torch", torch, flopsPerStep));
+  console.log(`load average after: ${loadAvg()}`);
   console.log(`unet step ratio vs torch: ${fmt(median(sdts.stepsS) / median(torch.stepsS), 3)}`);
 }
 

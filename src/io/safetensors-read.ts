@@ -205,13 +205,14 @@ function halfTable(): Uint32Array {
   return table;
 }
 
-/** Widens IEEE half-precision bit patterns to float32, exactly (NaN payloads kept). */
-export function f16ToF32(bits: Uint16Array): Float32Array {
+/** Widens IEEE half-precision bit patterns to float32, exactly (NaN payloads kept); into `into` when given. */
+export function f16ToF32(bits: Uint16Array, into?: Float32Array): Float32Array {
   const table = halfTable();
-  const out = new Uint32Array(bits.length);
+  if (into !== undefined && into.length !== bits.length) throw new CheckpointError(`f16ToF32: output holds ${into.length} values, input ${bits.length}`);
+  const out = into === undefined ? new Uint32Array(bits.length) : new Uint32Array(into.buffer, into.byteOffset, into.length);
   // Copying bit patterns, never float values, so no NaN is canonicalised on the way.
   for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
-  return new Float32Array(out.buffer);
+  return into ?? new Float32Array(out.buffer);
 }
 
 /** Widens bfloat16 bit patterns to float32, exactly. */

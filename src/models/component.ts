@@ -76,5 +76,7 @@ export async function loadComponent(
   const stem = safe(name); // "unet[2x4x64x64x77]" → "unet-2x4x64x64x77"
   const initializers = await externalInitializers(registry.params, weights, dir, safe(name.split("[")[0] ?? name));
   // Files are named by a hash of the model bytes, so processes with other graph code never share one.
-  return compile(outputs, { name, initializers, openSession: (bytes, o) => dir.openSession(stem, bytes, o), ...provider });
+  // A graph with LoRA branches is one of many combinations: its optimized copy is not kept.
+  const keep = (opts.loraRanks?.size ?? 0) === 0;
+  return compile(outputs, { name, initializers, openSession: (bytes, o) => dir.openSession(stem, bytes, o, keep), ...provider });
 }

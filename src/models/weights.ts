@@ -128,6 +128,7 @@ export async function externalInitializers(
 ): Promise<Map<string, InitializerData>> {
   const out = new Map<string, InitializerData>();
   const rest: DataPart[] = [];
+  const scratch = { buffer: new Float32Array(0) };
   for (const [k, t] of params) {
     const ref = weights.get(k);
     if (ref === undefined) throw new CheckpointError(`no data for parameter '${k}'`);
@@ -138,12 +139,29 @@ export async function externalInitializers(
       continue;
     }
     const length = (t.shape as number[]).reduce((a, b) => a * b, 1) * (t.dtype === "float16" ? 2 : 4);
-    rest.push({ key: k, length, read: () => weightBytesAs(ref, t.dtype, k) });
+    rest.push({ key: k, length, read: () => (storageDtype(ref) === "float16" && t.dtype === "float32" ? widen(ref, scratch) : weightBytesAs(ref, t.dtype, k)) });
   }
   if (rest.length === 0) return out;
   const id = createHash("sha256").update(JSON.stringify(rest.map((p) => [p.key, p.length]))).digest("hex").slice(0, 12);
   for (const [k, r] of await dir.writeData(`${dataName}-${id}`, rest)) out.set(k, { kind: "external", ...r });
   return out;
+}
+
+/**
+ * F16 data as float32 bytes in `scratch`, reused by the next call: writeData writes each part
+ * before reading the next, and fresh multi-GB allocations cost more than the conversion here.
+ */
+async function widen(ref: WeightRef, scratch: { buffer: Float32Array }): Promise<Uint8Array> {
+  const bits = halfView(await readWeightBytes(ref));
+  if (scratch.buffer.length < bits.length) scratch.buffer = new Float32Array(bits.length);
+  const out = f16ToF32(bits, scratch.buffer.subarray(0, bits.length));
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** The bytes as 16-bit values (a view when aligned). */
+function halfView(bytes: Uint8Array): Uint16Array {
+  const b = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  return new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
 }
 
 /** A parameter's bytes in dtype `want`, converting from the stored dtype where they differ. */
@@ -154,7 +172,7 @@ async function weightBytesAs(ref: WeightRef, want: DType, key: string): Promise<
 }
 
 function convert(bytes: Uint8Array, from: DType, to: DType, key: string): Uint8Array {
-  if (from === "float16" && to === "float32") return new Uint8Array(f16ToF32(new Uint16Array(bytes.slice().buffer)).buffer);
+  if (from === "float16" && to === "float32") return new Uint8Array(f16ToF32(halfView(bytes)).buffer);
   if (from === "float32" && to === "float16") return new Uint8Array(f32ToF16(new Float32Array(bytes.slice().buffer)).buffer);
   throw new CheckpointError(`parameter '${key}': cannot convert ${from} weights to ${to}`);
 }

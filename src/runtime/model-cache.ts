@@ -41,7 +41,7 @@ export interface DataRange {
   readonly length: number;
 }
 
-/** One tensor to place in a data file: its key, byte length and a reader for its bytes. */
+/** One tensor to place in a data file: its key, byte length and a reader for its bytes (which need stay valid only until the next part is read). */
 export interface DataPart {
   readonly key: string;
   readonly length: number;
@@ -70,9 +70,10 @@ export interface ModelDir {
   writeModel(name: string, bytes: Uint8Array): Promise<string>;
   /**
    * A session for the model `bytes`, saved as `<stem>-<hash>.onnx`; on CPU loaded from the
-   * optimized copy an earlier load saved, or saving one now.
+   * optimized copy an earlier load saved, or saving one now unless `keepOptimized` is false
+   * (for graphs made once, e.g. with a particular set of LoRAs, not worth their disk).
    */
-  openSession(stem: string, bytes: Uint8Array, options: SessionOptions): Promise<Session>;
+  openSession(stem: string, bytes: Uint8Array, options: SessionOptions, keepOptimized?: boolean): Promise<Session>;
 }
 
 /** Link errors that mean "no hard link here", not "something is broken". */
@@ -109,7 +110,7 @@ export async function openModelDir(files: readonly string[], opts: ModelDirOptio
     location: (file) => locations.get(file),
     writeData: (name, parts) => writeData(dir, name, parts),
     writeModel: (name, bytes) => writeModel(dir, name, bytes),
-    openSession: (stem, bytes, options) => openSession(dir, stem, bytes, options),
+    openSession: (stem, bytes, options, keep = true) => openSession(dir, stem, bytes, options, keep),
   };
 }
 
@@ -192,9 +193,9 @@ const sha12 = (...parts: (string | Uint8Array)[]): string => {
   return h.digest("hex").slice(0, 12);
 };
 
-async function openSession(dir: string, stem: string, bytes: Uint8Array, options: SessionOptions): Promise<Session> {
+async function openSession(dir: string, stem: string, bytes: Uint8Array, options: SessionOptions, keep: boolean): Promise<Session> {
   const modelName = `${stem}-${sha12(bytes)}.onnx`;
-  if (options.provider !== "cpu" || (options.optimization ?? "all") === "disabled") return createSession(await writeModel(dir, modelName, bytes), options);
+  if (!keep || options.provider !== "cpu" || (options.optimization ?? "all") === "disabled") return createSession(await writeModel(dir, modelName, bytes), options);
   const key = sha12(bytes, ortVersion(), os.cpus()[0]?.model ?? "", options.optimization ?? "all");
   const opt = join(dir, `${stem}-${key}.opt.onnx`);
   if (await stat(opt).then(() => true, () => false)) {
@@ -208,14 +209,17 @@ async function openSession(dir: string, stem: string, bytes: Uint8Array, options
   // A unique data file per writer: concurrent first loads never write into each other's file.
   const nonce = randomBytes(6).toString("hex");
   const tmp = join(dir, `.${stem}-${key}.opt.onnx.${nonce}.tmp`);
-  const session = await createSession(model, { ...options, saveOptimized: { model: tmp, externalData: `${stem}-${key}-${nonce}.opt.bin` } });
+  const first = await createSession(model, { ...options, saveOptimized: { model: tmp, externalData: `${stem}-${key}-${nonce}.opt.bin` } });
   try {
     await rename(tmp, opt);
     await removeStale(dir, stem, key);
   } catch {
-    // The session is usable; the next load optimizes again.
+    return first; // usable; the next load optimizes again
   }
-  return session;
+  // Reloading costs a few seconds but maps the saved weights instead of holding them in anonymous
+  // memory: for the SD 1.5 U-Net the resident set drops from 4.5 to 3.5 GiB.
+  await first.dispose();
+  return createSession(opt, options);
 }
 
 /** Deletes optimized copies of `stem` saved under another key (an older graph, ORT or CPU). */

@@ -6,9 +6,9 @@ import { ProgressBar } from "../progress.js";
 const COMMON = {
   data: { type: "positional", description: "folder of images with same-named .txt captions", required: true },
   out: { type: "string", description: "run folder (checkpoint, samples/, loss.jsonl, config.json)", required: true },
-  steps: { type: "string", description: "total optimizer steps (a resumed run continues to this step)" },
-  batch: { type: "string", description: "images per step" },
-  lr: { type: "string", description: "peak learning rate (warm-up, then cosine decay to 10%)" },
+  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 600, unet 4000)" },
+  batch: { type: "string", description: "images per step (default: vae 8, clip 64, unet 32)" },
+  lr: { type: "string", description: "peak learning rate, warm-up then cosine decay to 10% (default 1e-3)" },
   resume: { type: "boolean", description: "continue the run in --out from its checkpoint, at the same step" },
   "sample-every": { type: "string", description: "write samples/step-N.png every N steps (default 500)" },
   "save-every": { type: "string", description: "write the checkpoint every N steps (default 500)" },
@@ -60,7 +60,7 @@ const vae = defineCommand({
   meta: { name: "vae", description: "Train the KL autoencoder (f=4, 4 latent channels)" },
   args: COMMON,
   async run({ args }) {
-    report(await trainVae(args.data, args.out, options(args, { steps: 3000, batch: 16, lr: 1e-3 })));
+    report(await trainVae(args.data, args.out, options(args, { steps: 600, batch: 8, lr: 1e-3 })));
   },
 });
 
@@ -68,7 +68,7 @@ const clip = defineCommand({
   meta: { name: "clip", description: "Learn a BPE vocabulary and train a small CLIP text encoder contrastively" },
   args: COMMON,
   async run({ args }) {
-    report(await trainClip(args.data, args.out, options(args, { steps: 2000, batch: 64, lr: 1e-3 })));
+    report(await trainClip(args.data, args.out, options(args, { steps: 600, batch: 64, lr: 1e-3 })));
   },
 });
 
@@ -80,7 +80,7 @@ const unet = defineCommand({
     clip: { type: "string", description: "the finished CLIP run folder (a resumed run remembers it)" },
   },
   async run({ args }) {
-    const o = options(args, { steps: 6000, batch: 32, lr: 5e-4 });
+    const o = options(args, { steps: 4000, batch: 32, lr: 1e-3 });
     report(await trainUNet(args.data, args.out, { ...o, ...(args.vae ? { vaeRun: args.vae } : {}), ...(args.clip ? { clipRun: args.clip } : {}) }));
   },
 });
