@@ -1,9 +1,12 @@
 /** The model cache folder: hard links into it, its data-file fallback and atomic model writes. */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { input } from "../../../src/graph/apply.js";
+import { exportOnnx } from "../../../src/graph/onnx/export.js";
+import * as g from "../../../src/graph/ops.js";
 import { type DataPart, defaultCacheRoot, openModelDir } from "../../../src/runtime/model-cache.js";
 
 describe("model cache", () => {
@@ -58,6 +61,28 @@ describe("model cache", () => {
   test("other link errors are reported", async () => {
     const broken = () => Promise.reject(Object.assign(new Error("I/O error"), { code: "EIO" }));
     await assert.rejects(openModelDir([src], { root: join(root, "c3"), link: broken }), /BackendError|cannot hard-link/);
+  });
+
+  test("openSession saves the optimized graph, loads it next time, and deletes copies saved under another key", async () => {
+    const dir = await openModelDir([src], { root: join(root, "c5") });
+    await writeFile(join(dir.dir, "m-aaaaaaaaaaaa.opt.onnx"), "stale");
+    await writeFile(join(dir.dir, "m-aaaaaaaaaaaa-bbbbbbbbbbbb.opt.bin"), "stale");
+    await writeFile(join(dir.dir, "mm-aaaaaaaaaaaa.opt.onnx"), "another graph's");
+    const x = input("x", "float32", [2]);
+    const bytes = exportOnnx({ y: g.mul(g.add(x, 1), 2) }).bytes;
+    const feeds = { x: { dtype: "float32", shape: [2], data: Float32Array.of(1, 2) } } as const;
+    for (let i = 0; i < 2; i++) {
+      const s = await dir.openSession("m", bytes, { provider: "cpu", graphName: "m", threads: 1 });
+      try {
+        assert.deepEqual([...((await s.run(feeds)).y?.data as Float32Array)], [4, 6]);
+      } finally {
+        await s.dispose();
+      }
+      const files = (await readdir(dir.dir)).sort();
+      assert.equal(files.filter((f) => /^m-[0-9a-f]{12}\.opt\.onnx$/.test(f)).length, 1, files.join(", "));
+      assert.ok(!files.includes("m-aaaaaaaaaaaa.opt.onnx") && !files.includes("m-aaaaaaaaaaaa-bbbbbbbbbbbb.opt.bin"), "stale copies removed");
+      assert.ok(files.includes("mm-aaaaaaaaaaaa.opt.onnx"), "other stems untouched");
+    }
   });
 
   test("writeModel writes atomically and leaves identical bytes alone", async () => {
