@@ -7,13 +7,13 @@ import { InputError } from "../errors.js";
 import { addNoise, startIndexForStrength } from "../schedulers/index.js";
 import { denoise, scheduleFor } from "./denoise.js";
 import { type ImageInput, checkResizeMode, imageSize, loadImage } from "./image-input.js";
-import { draw, noiseSource, resolveSeed } from "./noise.js";
+import { draw, noiseSource } from "./noise.js";
 import { renderImages } from "./output.js";
 import { repeatRows } from "./prompt.js";
 import { buildConditioning, checkSyntax } from "./conditioning.js";
 import type { Txt2ImgDefaults, Txt2ImgParams, Txt2ImgResult } from "./txt2img.js";
 import type { Components, Tensor } from "./types.js";
-import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps } from "./validate.js";
+import { checkOutput, checkSampling, runInfo } from "./validate.js";
 
 /** Parameters of img2img: txt2img's plus the image, the strength and the resize mode. */
 export interface Img2ImgParams extends Omit<Txt2ImgParams, "latents" | "explain"> {
@@ -45,11 +45,8 @@ export async function encodeSampled(c: Components, image: Tensor, eps: Tensor): 
 /** Runs img2img on loaded components. */
 export async function img2img(c: Components, p: Img2ImgParams, defaults: Txt2ImgDefaults): Promise<Txt2ImgResult> {
   // 1. validate
-  const prompt = checkPrompt(p.prompt, "prompt");
-  const negativePrompt = checkPrompt(p.negativePrompt ?? "", "negativePrompt");
-  const steps = checkSteps(p.steps ?? 20);
-  const cfgScale = checkCfg(p.cfgScale ?? 7);
-  const sampler = checkSampler(p.sampler ?? defaults.sampler);
+  const sp = checkSampling(p, defaults.sampler);
+  const { prompt, negativePrompt, steps, cfgScale, sampler } = sp;
   const strength = checkStrength(p.strength ?? 0.75);
   const resizeMode = checkResizeMode(p.resizeMode);
   if (!(p.image instanceof Uint8Array) && !(typeof p.image === "object" && p.image !== null && "data" in p.image)) {
@@ -58,10 +55,8 @@ export async function img2img(c: Components, p: Img2ImgParams, defaults: Txt2Img
   const natural = p.initLatents
     ? { width: (p.initLatents.shape[3] ?? 0) * c.vae.downscale, height: (p.initLatents.shape[2] ?? 0) * c.vae.downscale }
     : await imageSize(p.image);
-  const width = checkSize(p.width ?? natural.width, "width", c.vae.downscale);
-  const height = checkSize(p.height ?? natural.height, "height", c.vae.downscale);
-  const batch = checkBatch(p.batchSize ?? 1);
-  const seed = resolveSeed(p.seed);
+  const out = checkOutput(p, natural, c.vae.downscale);
+  const { width, height, batch, seed } = out;
   if (c.unet.inChannels !== c.vae.latentChannels) throw new InputError("this is an inpainting checkpoint; use inpaint (with a mask) for img2img on it");
   const image = p.initLatents ? undefined : await loadImage(p.image, width, height, resizeMode);
   // 2. encode the prompt
@@ -94,6 +89,6 @@ export async function img2img(c: Components, p: Img2ImgParams, defaults: Txt2Img
   const { images, infotexts } = await renderImages(c, latents, { prompt, negativePrompt }, seeds, (s) => ({
     Steps: steps, Sampler: sampler, "CFG scale": cfgScale, Seed: s, Size: `${width}x${height}`, Model: c.name, "Denoising strength": strength,
   }));
-  const info = { prompt, negativePrompt, steps, cfgScale, sampler, seed: seeds[0] ?? seed, seeds, width, height, batchSize: batch, model: c.name, infotexts, denoisingStrength: strength };
+  const info = runInfo(sp, out, { seeds, model: c.name, infotexts, denoisingStrength: strength });
   return { images, seeds, latents, info };
 }

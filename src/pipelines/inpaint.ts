@@ -10,13 +10,13 @@ import { denoise, scheduleFor } from "./denoise.js";
 import { checkResizeMode, imageSize, loadImage } from "./image-input.js";
 import { type Img2ImgParams, checkStrength, encodeSampled } from "./img2img.js";
 import { type MaskInput, binarize, latentMask, loadMask, maskedImage } from "./mask.js";
-import { draw, noiseSource, resolveSeed } from "./noise.js";
+import { draw, noiseSource } from "./noise.js";
 import { renderImages } from "./output.js";
 import { repeatRows } from "./prompt.js";
 import { buildConditioning, checkSyntax } from "./conditioning.js";
 import type { Txt2ImgDefaults, Txt2ImgResult } from "./txt2img.js";
 import type { Components, Tensor } from "./types.js";
-import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps } from "./validate.js";
+import { checkOutput, checkSampling, runInfo } from "./validate.js";
 import { compositeOver, fillMasked } from "./composite.js";
 
 /** A1111's masked-content modes: keep the original, fill from the surroundings, latent noise, latent zeros. */
@@ -53,20 +53,15 @@ function blend(a: Float32Array, b: Float32Array, m: Tensor): Float32Array {
 /** Runs inpainting on loaded components. */
 export async function inpaint(c: Components, p: InpaintParams, defaults: Txt2ImgDefaults): Promise<Txt2ImgResult> {
   // 1. validate
-  const prompt = checkPrompt(p.prompt, "prompt");
-  const negativePrompt = checkPrompt(p.negativePrompt ?? "", "negativePrompt");
-  const steps = checkSteps(p.steps ?? 20);
-  const cfgScale = checkCfg(p.cfgScale ?? 7);
-  const sampler = checkSampler(p.sampler ?? defaults.sampler);
+  const sp = checkSampling(p, defaults.sampler);
+  const { prompt, negativePrompt, steps, cfgScale, sampler } = sp;
   const strength = checkStrength(p.strength ?? 1);
   const fill = checkFill(p.fill);
   const maskBlur = p.maskBlur ?? 0;
   if (typeof maskBlur !== "number" || !(maskBlur >= 0 && maskBlur <= 64)) throw new InputError(`maskBlur must be 0–64 pixels (got ${String(maskBlur)})`);
   const natural = await imageSize(p.image);
-  const width = checkSize(p.width ?? natural.width, "width", c.vae.downscale);
-  const height = checkSize(p.height ?? natural.height, "height", c.vae.downscale);
-  const batch = checkBatch(p.batchSize ?? 1);
-  const seed = resolveSeed(p.seed);
+  const size = checkOutput(p, natural, c.vae.downscale);
+  const { width, height, batch, seed } = size;
   const nine = c.unet.inChannels === c.vae.latentChannels * 2 + 1;
   if (!nine && c.unet.inChannels !== c.vae.latentChannels) throw new InputError(`a U-Net with ${c.unet.inChannels} input channels cannot inpaint`);
   let image = await loadImage(p.image, width, height, checkResizeMode(p.resizeMode));
@@ -114,7 +109,7 @@ export async function inpaint(c: Components, p: InpaintParams, defaults: Txt2Img
     Steps: steps, Sampler: sampler, "CFG scale": cfgScale, Seed: s, Size: `${width}x${height}`, Model: c.name, "Denoising strength": strength, "Mask blur": maskBlur,
   }));
   if (maskBlur > 0) images = await Promise.all(images.map((png, i) => compositeOver(image, png, soft, infotexts[i] ?? "")));
-  const info = { prompt, negativePrompt, steps, cfgScale, sampler, seed: seeds[0] ?? seed, seeds, width, height, batchSize: batch, model: c.name, infotexts, denoisingStrength: strength };
+  const info = runInfo(sp, size, { seeds, model: c.name, infotexts, denoisingStrength: strength });
   return { images, seeds, latents: out.latents, info };
 }
 

@@ -2,11 +2,11 @@
 import { InputError } from "../errors.js";
 import { renderImages } from "./output.js";
 import { type Denoised, denoise } from "./denoise.js";
-import { batchNoise, resolveSeed } from "./noise.js";
+import { batchNoise } from "./noise.js";
 import { buildConditioning, checkSyntax } from "./conditioning.js";
 import type { Components, ProgressInfo, Tensor } from "./types.js";
 import { ExplainCollector, type Explanation } from "./explain.js";
-import { checkBatch, checkCfg, checkPrompt, checkSampler, checkSize, checkSteps } from "./validate.js";
+import { checkOutput, checkSampling, runInfo } from "./validate.js";
 
 /** Parameters of txt2img (defaults as A1111: 20 steps, CFG 7, Euler a at 512×512 for SD). */
 export interface Txt2ImgParams {
@@ -72,15 +72,10 @@ export interface Txt2ImgDefaults {
 /** Runs txt2img on loaded components. */
 export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2ImgDefaults): Promise<Txt2ImgResult> {
   // 1. validate everything before any work
-  const prompt = checkPrompt(p.prompt, "prompt");
-  const negativePrompt = checkPrompt(p.negativePrompt ?? "", "negativePrompt");
-  const steps = checkSteps(p.steps ?? 20);
-  const cfgScale = checkCfg(p.cfgScale ?? 7);
-  const sampler = checkSampler(p.sampler ?? defaults.sampler);
-  const width = checkSize(p.width ?? defaults.width, "width", c.vae.downscale);
-  const height = checkSize(p.height ?? defaults.height, "height", c.vae.downscale);
-  const batch = checkBatch(p.batchSize ?? 1);
-  const seed = resolveSeed(p.seed);
+  const sp = checkSampling(p, defaults.sampler);
+  const { prompt, negativePrompt, steps, cfgScale, sampler } = sp;
+  const out = checkOutput(p, defaults, c.vae.downscale);
+  const { width, height, batch, seed } = out;
   const shape = [batch, c.vae.latentChannels, height / c.vae.downscale, width / c.vae.downscale];
   if (p.latents && p.latents.shape.join() !== shape.join()) {
     throw new InputError(`latents must have shape [${shape.join(", ")}] for this size and batch (got [${p.latents.shape.join(", ")}])`);
@@ -120,7 +115,7 @@ export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2Img
     Size: `${width}x${height}`,
     Model: c.name,
   }));
-  const info: Txt2ImgInfo = { prompt, negativePrompt, steps, cfgScale, sampler, seed: seeds[0] ?? seed, seeds, width, height, batchSize: batch, model: c.name, infotexts };
+  const info = runInfo(sp, out, { seeds, model: c.name, infotexts });
   const explain = ex ? await ex.finish(c.tokenizer, prompt) : undefined;
   return { images, seeds, latents, info, ...(explain ? { explain } : {}) };
 }

@@ -1,6 +1,8 @@
 /** Checks of pipeline inputs: each error says what was expected, what came, and what to use. */
 import { InputError } from "../errors.js";
 import { findSampler } from "../schedulers/index.js";
+import { resolveSeed } from "./noise.js";
+import type { Txt2ImgInfo } from "./txt2img.js";
 
 /** A prompt string (any text, may be empty for the negative prompt). */
 export function checkPrompt(v: unknown, field: string): string {
@@ -48,4 +50,60 @@ export function checkBatch(v: unknown): number {
     throw new InputError(`batchSize must be a whole number from 1 to 64 (got ${String(v)})`);
   }
   return v;
+}
+
+/** The prompt and sampling parameters every pipeline takes, checked, with A1111's defaults. */
+export interface SamplingParams {
+  readonly prompt: string;
+  readonly negativePrompt: string;
+  readonly steps: number;
+  readonly cfgScale: number;
+  readonly sampler: string;
+}
+
+/** Checks prompt, negative prompt, steps (20), CFG (7) and sampler (the model's default). */
+export function checkSampling(
+  p: { prompt: unknown; negativePrompt?: unknown; steps?: unknown; cfgScale?: unknown; sampler?: unknown },
+  defaultSampler: string,
+): SamplingParams {
+  return {
+    prompt: checkPrompt(p.prompt, "prompt"),
+    negativePrompt: checkPrompt(p.negativePrompt ?? "", "negativePrompt"),
+    steps: checkSteps(p.steps ?? 20),
+    cfgScale: checkCfg(p.cfgScale ?? 7),
+    sampler: checkSampler(p.sampler ?? defaultSampler),
+  };
+}
+
+/** Output size, batch and seed, checked; `size` is what width/height default to. */
+export interface OutputParams {
+  readonly width: number;
+  readonly height: number;
+  readonly batch: number;
+  readonly seed: number;
+}
+
+/** Checks width and height (multiples of the latent factor), batch (1) and seed (−1 = random). */
+export function checkOutput(
+  p: { width?: unknown; height?: unknown; batchSize?: unknown; seed?: number },
+  size: { readonly width: number; readonly height: number },
+  downscale: number,
+): OutputParams {
+  return {
+    width: checkSize(p.width ?? size.width, "width", downscale),
+    height: checkSize(p.height ?? size.height, "height", downscale),
+    batch: checkBatch(p.batchSize ?? 1),
+    seed: resolveSeed(p.seed),
+  };
+}
+
+/** The parameters a run used, as reported back in its result. */
+export function runInfo(
+  s: SamplingParams,
+  o: OutputParams,
+  run: { seeds: number[]; model: string; infotexts: string[]; denoisingStrength?: number },
+): Txt2ImgInfo {
+  const { prompt, negativePrompt, steps, cfgScale, sampler } = s;
+  const { width, height, batch, seed } = o;
+  return { prompt, negativePrompt, steps, cfgScale, sampler, seed: run.seeds[0] ?? seed, width, height, batchSize: batch, ...run };
 }

@@ -1,5 +1,5 @@
 /** Messages between the HTTP thread and the generation worker (structured-clone safe). */
-import type { EmbeddingList, Explanation, LoraInfo } from "../index.js";
+import type { EmbeddingList, Explanation, LoraInfo, Txt2ImgInfo } from "../index.js";
 
 /** A LoRA to apply to a run, by its name in the LoRA folder (or its alias). */
 export interface LoraRun {
@@ -106,21 +106,7 @@ export type ExplainData = Explanation;
 export interface RunResult {
   readonly images: Uint8Array[];
   readonly seeds: number[];
-  readonly info: {
-    prompt: string;
-    negativePrompt: string;
-    steps: number;
-    cfgScale: number;
-    sampler: string;
-    seed: number;
-    seeds: number[];
-    width: number;
-    height: number;
-    batchSize: number;
-    model: string;
-    infotexts: string[];
-    denoisingStrength?: number;
-  };
+  readonly info: Txt2ImgInfo;
   readonly explain?: ExplainData;
 }
 
