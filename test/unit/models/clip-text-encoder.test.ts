@@ -23,6 +23,7 @@ import { type WeightMap, identityWeights } from "../../../src/models/weights.js"
 import { ParamRegistry, Scope } from "../../../src/nn/scope.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { GOLDEN_DIR } from "../../golden-dir.js";
+import { assertClose as closeTo } from "../../assert-close.js";
 
 const GOLDEN = `${GOLDEN_DIR}/`;
 const TOL = 1e-5;
@@ -31,22 +32,11 @@ function readJson(rel: string): unknown {
   return JSON.parse(readFileSync(join(GOLDEN, rel), "utf8"));
 }
 
-/** Asserts max |a − b| ≤ TOL, printing maxAbs, meanAbs and the worst index otherwise; returns maxAbs. */
+/** Asserts the output's shape and max |a − b| ≤ TOL (report: maxAbs, meanAbs, worst index); returns maxAbs. */
 function assertClose(what: string, actual: HostTensor | undefined, expected: ArrayLike<number>, shape: readonly number[]): number {
   assert.ok(actual !== undefined, `${what}: no output`);
   assert.deepEqual(actual.shape, shape, `${what}: shape`);
-  const a = actual.data as Float32Array;
-  let maxAbs = 0;
-  let sum = 0;
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs((a[i] as number) - (expected[i] as number));
-    sum += d;
-    if (!(d <= maxAbs)) [maxAbs, worst] = [d, i];
-  }
-  const msg = `${what}: maxAbs ${maxAbs.toExponential(3)}, meanAbs ${(sum / expected.length).toExponential(3)}, worst index ${worst} (got ${a[worst]}, want ${expected[worst]})`;
-  assert.ok(maxAbs <= TOL, msg);
-  return maxAbs;
+  return closeTo(what, actual.data as Float32Array, expected, TOL);
 }
 
 async function floats(file: SafetensorsFile, name: string): Promise<{ data: Float32Array; shape: number[] }> {

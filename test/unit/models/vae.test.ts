@@ -14,6 +14,7 @@ import { type WeightMap, checkWeights, identityWeights } from "../../../src/mode
 import { ParamRegistry, Scope } from "../../../src/nn/scope.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { GOLDEN_DIR } from "../../golden-dir.js";
+import { assertCloseReport } from "../../assert-close.js";
 
 const GOLDEN = `${GOLDEN_DIR}/`;
 const TOL = 1e-5;
@@ -22,22 +23,11 @@ function readJson(rel: string): unknown {
   return JSON.parse(readFileSync(join(GOLDEN, rel), "utf8"));
 }
 
-/** Asserts max |a − b| ≤ TOL, printing maxAbs, meanAbs and the worst index otherwise; returns that line. */
+/** Asserts the output's shape and max |a − b| ≤ TOL; returns the report (maxAbs, meanAbs, worst index). */
 function assertClose(what: string, actual: HostTensor | undefined, expected: Float32Array, shape: readonly number[]): string {
   assert.ok(actual !== undefined, `${what}: no output`);
   assert.deepEqual(actual.shape, shape, `${what}: shape`);
-  const a = actual.data as Float32Array;
-  let maxAbs = 0;
-  let sum = 0;
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs((a[i] as number) - (expected[i] as number));
-    sum += d;
-    if (!(d <= maxAbs)) [maxAbs, worst] = [d, i];
-  }
-  const msg = `${what}: maxAbs ${maxAbs.toExponential(3)}, meanAbs ${(sum / expected.length).toExponential(3)}, worst index ${worst} (got ${a[worst]}, want ${expected[worst]})`;
-  assert.ok(maxAbs <= TOL, msg);
-  return msg;
+  return assertCloseReport(what, actual.data as Float32Array, expected, TOL).message;
 }
 
 async function feed(file: SafetensorsFile, name: string): Promise<HostTensor> {

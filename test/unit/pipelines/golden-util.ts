@@ -1,5 +1,4 @@
 /** Helpers for the golden pipeline tests: reading cases and comparing tensors with a report. */
-import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { openSafetensors } from "../../../src/io/safetensors.js";
 import { SAMPLERS } from "../../../src/schedulers/samplers.js";
@@ -34,17 +33,4 @@ export function samplerFor(className: string, overrides: Record<string, unknown>
   return hit?.name ?? className;
 }
 
-/** Asserts max |a − b| ≤ tol, reporting maxAbs, meanAbs and the worst index. */
-export function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number): number {
-  assert.equal(got.length, want.length, `${what}: length ${got.length} vs ${want.length}`);
-  let max = 0;
-  let sum = 0;
-  let at = -1;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs((got[i] ?? NaN) - (want[i] ?? NaN));
-    sum += d;
-    if (!(d <= max)) [max, at] = [d, i];
-  }
-  assert.ok(max <= tol, `${what}: maxAbs ${max} (tol ${tol}), meanAbs ${sum / want.length}, worst index ${at}: got ${got[at]}, want ${want[at]}`);
-  return max;
-}
+export { assertClose } from "../../assert-close.js";
