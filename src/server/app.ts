@@ -87,9 +87,12 @@ export async function startServer(opts: ServerOptions): Promise<SdtsServer> {
   const webRoot = opts.webRoot ?? defaultWebRoot();
   void outputs.init();
   const ready = queue.submit({ kind: "load", source: opts.model }).finished.then((job) => {
-    if (job.loaded) log(`model ${job.loaded.name} loaded (${job.loaded.family})`);
-    if (job.loaded?.lorasError !== undefined) log(`cannot list the LoRA folder: ${job.loaded.lorasError}`);
-    else log(`${queue.modelError}`);
+    if (!job.loaded) {
+      log(queue.modelError);
+      return;
+    }
+    log(`model ${job.loaded.name} loaded (${job.loaded.family})`);
+    if (job.loaded.lorasError !== undefined) log(`cannot list the LoRA folder: ${job.loaded.lorasError}`);
   });
   const server: Server = createServer((req, res) => void handle(ctx, webRoot, req, res));
   server.requestTimeout = 0; // txt2img requests wait in the queue; the queue limit bounds them
