@@ -22,7 +22,7 @@ export { ADAMW_DEFAULTS, adamwUpdate, type AdamWConfig } from "./train/adamw.js"
 export { Trainer, buildTrainStep, type TrainStepOptions } from "./train/train-step.js";
 export { trainVae, type VaeTrainOptions } from "./train/vae.js";
 export { trainClip, type ClipTrainOptions } from "./train/clip.js";
-export { trainUNet, type UNetTrainOptions } from "./train/unet.js";
+export { DEFAULT_MIN_SNR_GAMMA, DEFAULT_PREDICTION, trainUNet, type TrainPrediction, type UNetTrainOptions } from "./train/unet.js";
 export { exportModel, MAX_MODEL_BYTES, type ExportRuns, type ExportResult } from "./train/export.js";
 export type { TrainOptions, TrainProgress, TrainResult } from "./train/run.js";
 export { isPreset, type PresetName } from "./train/presets.js";

@@ -1,6 +1,9 @@
 /**
  * The common training layout: a folder of images, each with a same-named `.txt` caption file
- * (several captions allowed, one per line). Images are read as RGB composited on white.
+ * (several captions allowed, one per line). Images are read as RGB composited on white. An
+ * optional `weights.json` ({ "<image name without extension>": weight }, default 1) makes some
+ * images drawn more or less often by the U-Net stage (the emoji set gives an emoji's skin tones
+ * one share between them).
  */
 import { basename, extname, join } from "node:path";
 import sharp from "sharp";
@@ -15,6 +18,31 @@ export interface ImageCaptionData {
   readonly rgb: Uint8Array;
   readonly captions: readonly (readonly string[])[];
   readonly names: readonly string[];
+  /** Relative draw weight of each image (all 1 without a `weights.json`). */
+  readonly weights: Float64Array;
+}
+
+/** The optional per-image weights file of the layout. */
+export const WEIGHTS_FILE = "weights.json";
+
+async function readWeights(dir: string, names: readonly string[]): Promise<Float64Array> {
+  const out = new Float64Array(names.length).fill(1);
+  const path = join(dir, WEIGHTS_FILE);
+  if (!pathExists(path)) return out;
+  let json: unknown;
+  try {
+    json = JSON.parse(await readTextFile(path));
+  } catch (e) {
+    throw new InputError(`${path} is not valid JSON (${(e as Error).message}); it should map image names to positive weights`);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new InputError(`${path} should be an object mapping image names to positive weights`);
+  const index = new Map(names.map((n, i) => [n, i]));
+  for (const [name, w] of Object.entries(json)) {
+    if (typeof w !== "number" || !(w > 0) || !Number.isFinite(w)) throw new InputError(`${path}: the weight of '${name}' must be a positive number (got ${JSON.stringify(w)})`);
+    const i = index.get(name);
+    if (i !== undefined) out[i] = w; // names of images left out (by --limit) are skipped
+  }
+  return out;
 }
 
 /** Decodes an image to size × size RGB on white; images of another size are resized (Lanczos). */
@@ -44,5 +72,6 @@ export async function readImageCaptionFolder(dir: string, size: number, limit?: 
     const lines = text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
     captions.push(lines.length > 0 ? lines : [""]);
   }
-  return { size, rgb, captions, names: picked.map((f) => basename(f, extname(f))) };
+  const names = picked.map((f) => basename(f, extname(f)));
+  return { size, rgb, captions, names, weights: await readWeights(dir, names) };
 }

@@ -29,6 +29,8 @@ export interface LoraInfo {
   readonly alias: string;
   readonly path: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** Why the file cannot be used (not a readable .safetensors); listed so that it can be fixed. */
+  readonly error?: string;
 }
 
 /** A loaded textual-inversion embedding. */
@@ -132,15 +134,19 @@ export class LoraLibrary {
     return this.known;
   }
 
-  /** Every LoRA file in the folder (empty when there is none), with its metadata. */
+  /** Every LoRA file in the folder (empty when there is none), with its metadata; a file that cannot be read is listed with its `error`. */
   async list(): Promise<LoraInfo[]> {
     if (this.dir === undefined) return [];
     const out: LoraInfo[] = [];
     for (const f of await listFiles(this.dir, [".safetensors"])) {
-      const file = await openSafetensors(f.path);
-      const metadata = file.metadata;
-      await file.close();
-      out.push({ name: f.name, alias: metadata["ss_output_name"] ?? f.name, path: f.path, metadata });
+      try {
+        const file = await openSafetensors(f.path);
+        const metadata = file.metadata;
+        await file.close();
+        out.push({ name: f.name, alias: metadata["ss_output_name"] ?? f.name, path: f.path, metadata });
+      } catch (e) {
+        out.push({ name: f.name, alias: f.name, path: f.path, metadata: {}, error: e instanceof Error ? e.message : String(e) });
+      }
     }
     return out;
   }

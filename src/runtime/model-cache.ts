@@ -14,13 +14,16 @@
  * every weight in float32 (3.4 GB for the U-Net) and suits this CPU and onnxruntime version
  * only, so both are part of its key.
  *
+ * Each graph shape has its own copy (one per resolution for the U-Net), so a folder keeps only
+ * the `MAX_OPTIMIZED` most recently used copies and deletes the oldest when it saves another.
+ *
  * A folder is named by a hash of its source files' identity (real path, size, mtime, inode),
  * so an edited or replaced checkpoint gets a fresh folder. The hard link keeps the checkpoint's
  * disk blocks alive after the original is deleted: remove the cache folder to free them.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { type Stats } from "node:fs";
-import { link, mkdir, open, readFile, readdir, realpath, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { link, mkdir, open, readFile, readdir, realpath, rename, rm, stat, unlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { basename, extname, join } from "node:path";
 import { BackendError } from "../errors.js";
@@ -75,6 +78,9 @@ export interface ModelDir {
    */
   openSession(stem: string, bytes: Uint8Array, options: SessionOptions, keepOptimized?: boolean): Promise<Session>;
 }
+
+/** Optimized copies kept per cache folder (each can be gigabytes): the most recently used ones. */
+export const MAX_OPTIMIZED = 3;
 
 /** Link errors that mean "no hard link here", not "something is broken". */
 const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "EACCES", "ENOSYS"]);
@@ -200,7 +206,10 @@ async function openSession(dir: string, stem: string, bytes: Uint8Array, options
   const opt = join(dir, `${stem}-${key}.opt.onnx`);
   if (await stat(opt).then(() => true, () => false)) {
     try {
-      return await createSession(opt, options);
+      const session = await createSession(opt, options);
+      const now = new Date();
+      await utimes(opt, now, now).catch(() => undefined); // the mtime orders copies by last use
+      return session;
     } catch {
       await rm(opt, { force: true }); // unreadable (e.g. its data file was deleted): optimize again
     }
@@ -213,6 +222,7 @@ async function openSession(dir: string, stem: string, bytes: Uint8Array, options
   try {
     await rename(tmp, opt);
     await removeStale(dir, stem, key);
+    await removeLeastUsed(dir, MAX_OPTIMIZED);
   } catch {
     return first; // usable; the next load optimizes again
   }
@@ -220,6 +230,20 @@ async function openSession(dir: string, stem: string, bytes: Uint8Array, options
   // memory: for the SD 1.5 U-Net the resident set drops from 4.5 to 3.5 GiB.
   await first.dispose();
   return createSession(opt, options);
+}
+
+/** Deletes the optimized copies (graph + data files) beyond the `keep` most recently used. */
+async function removeLeastUsed(dir: string, keep: number): Promise<void> {
+  const files = await readdir(dir);
+  const copies = await Promise.all(
+    files.filter((f) => f.endsWith(".opt.onnx")).map(async (f) => ({ base: f.slice(0, -".opt.onnx".length), used: (await stat(join(dir, f))).mtimeMs })),
+  );
+  copies.sort((a, b) => b.used - a.used);
+  for (const { base } of copies.slice(keep)) {
+    for (const f of files) {
+      if (f === `${base}.opt.onnx` || (f.startsWith(`${base}-`) && /^-[0-9a-f]{12}\.opt\.bin$/.test(f.slice(base.length)))) await rm(join(dir, f), { force: true });
+    }
+  }
 }
 
 /** Deletes optimized copies of `stem` saved under another key (an older graph, ORT or CPU). */

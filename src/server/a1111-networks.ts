@@ -8,9 +8,9 @@
 import type { EmbeddingList } from "../index.js";
 import type { ServerContext } from "./context.js";
 
-/** GET loras: `[{ name, alias, path, metadata }]` as listed when the model loaded or at the last refresh. */
+/** GET loras: `[{ name, alias, path, metadata }]` as listed when the model loaded or at the last refresh; an unreadable file adds `error` (an sdts field). */
 export function loraItems(ctx: ServerContext): unknown {
-  return (ctx.queue.model?.loras ?? []).map((l) => ({ name: l.name, alias: l.alias, path: l.path, metadata: { ...l.metadata } }));
+  return (ctx.queue.model?.loras ?? []).map((l) => ({ name: l.name, alias: l.alias, path: l.path, metadata: { ...l.metadata }, ...(l.error === undefined ? {} : { error: l.error }) }));
 }
 
 /** POST refresh-loras: re-reads the LoRA folder; answers null as A1111 does. */

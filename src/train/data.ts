@@ -12,6 +12,39 @@ export function sampleIndices(rng: Rng, n: number, k: number): number[] {
   return [...picked];
 }
 
+/** Draws indices with probability ∝ weight (cumulative sums + binary search), distinct where k ≤ n. */
+export class WeightedSampler {
+  private readonly cum: Float64Array;
+  constructor(weights: Float64Array) {
+    this.cum = new Float64Array(weights.length);
+    let s = 0;
+    weights.forEach((w, i) => (this.cum[i] = s += w));
+  }
+  private one(rng: Rng): number {
+    const n = this.cum.length;
+    const x = rng.next() * (this.cum[n - 1] ?? 0);
+    let [lo, hi] = [0, n - 1];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.cum[mid] ?? 0) > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+  /** k draws; repeats within a draw are redrawn (up to 20 tries each) unless k exceeds the images. */
+  sample(rng: Rng, k: number): number[] {
+    const picked: number[] = [];
+    const seen = new Set<number>();
+    for (let j = 0; j < k; j++) {
+      let i = this.one(rng);
+      for (let t = 0; t < 20 && seen.has(i) && k <= this.cum.length; t++) i = this.one(rng);
+      seen.add(i);
+      picked.push(i);
+    }
+    return picked;
+  }
+}
+
 /** Images `indices` as [B, 3, S, S] float32 in [−1, 1]. */
 export function imageBatch(d: ImageCaptionData, indices: readonly number[]): HostTensor {
   const s = d.size;

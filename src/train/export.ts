@@ -12,6 +12,7 @@ import { SD15_SCHEDULER_SETTINGS } from "../schedulers/config.js";
 import { loadCheckpoint } from "./checkpoint.js";
 import { readClipRun, readVaeRun } from "./frozen.js";
 import { RUN_FILES, readRunConfig } from "./run.js";
+import { runPrediction } from "./unet.js";
 
 /** The largest model folder the issue allows (40 MB). */
 export const MAX_MODEL_BYTES = 40e6;
@@ -67,7 +68,7 @@ export async function exportModel(runs: ExportRuns, outDir: string): Promise<Exp
     await writeJsonFile(join(tmp, "text_encoder", "config.json"), clip.json);
     await writeF16(join(tmp, "text_encoder", "model.safetensors"), clip.params, (k) => k.startsWith("text_model."));
     for (const f of ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]) await copyFile(join(clip.tokenizerDir, f), join(tmp, "tokenizer", f));
-    await writeJsonFile(join(tmp, "scheduler", "scheduler_config.json"), { _class_name: "DDIMScheduler", ...SD15_SCHEDULER_SETTINGS, prediction_type: "epsilon" });
+    await writeJsonFile(join(tmp, "scheduler", "scheduler_config.json"), { _class_name: "DDIMScheduler", ...SD15_SCHEDULER_SETTINGS, prediction_type: runPrediction(unetRun) });
     const bytes = await folderBytes(tmp);
     if (bytes > MAX_MODEL_BYTES) throw new InputError(`the exported model is ${(bytes / 1e6).toFixed(1)} MB, over the ${MAX_MODEL_BYTES / 1e6} MB budget; train smaller presets`);
     await swapFolder(tmp, outDir);

@@ -19,6 +19,8 @@ export interface SamplerSetup {
   readonly unet: UNetConfig;
   readonly data: ImageCaptionData;
   readonly scale: number;
+  /** The U-Net's target, `prediction_type` in diffusers' scheduler configs. */
+  readonly prediction: "epsilon" | "v_prediction";
   readonly provider?: Provider | undefined;
 }
 
@@ -43,7 +45,7 @@ export async function unetSampler(o: SamplerSetup): Promise<{ grid(weights: Read
     out: new UNet2DConditionModel(s, o.unet).forward(input("sample", "float32", [2 * k, ch, h, h]), input("timestep", "float32", [2 * k]), input("context", "float32", [2 * k, L, o.clip.config.hiddenSize])).out,
   }), new Map(), o.provider);
   const dec = await vaeDecoderGraph(o.vae, k, o.data.size, o.provider);
-  const schedule = createSchedule(parseSchedulerConfig(SD15_SCHEDULER_SETTINGS, { className: "DDIMScheduler" }), 20);
+  const schedule = createSchedule(parseSchedulerConfig(SD15_SCHEDULER_SETTINGS, { className: "DDIMScheduler", overrides: { prediction_type: o.prediction } }), 20);
   const per = ch * h * h;
   return {
     async grid(weights) {

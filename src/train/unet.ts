@@ -21,7 +21,7 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../schedulers/config.js";
 import { makeAlphasCumprod } from "../schedulers/common.js";
 import { ADAMW_DEFAULTS } from "./adamw.js";
-import { imageBatch, randomCaption, sampleIndices } from "./data.js";
+import { WeightedSampler, imageBatch, randomCaption } from "./data.js";
 import { Ema } from "./ema.js";
 import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } from "./frozen.js";
 import { initParams } from "./init.js";
@@ -42,6 +42,28 @@ export interface UNetTrainOptions extends TrainOptions {
   /** The finished VAE and CLIP run folders (fresh runs; a resumed run reads them from its config). */
   readonly vaeRun?: string;
   readonly clipRun?: string;
+  /** What the U-Net predicts: the noise (SD 1.x) or v = √ᾱ·ε − √(1−ᾱ)·z (SD 2.x; default). */
+  readonly prediction?: TrainPrediction;
+  /** Min-SNR-γ loss weighting (Hang et al. 2023; 0 turns it off; default 5). */
+  readonly minSnrGamma?: number;
+}
+
+/** Prediction targets the U-Net stage trains. */
+export type TrainPrediction = "epsilon" | "v_prediction";
+/** Default prediction target: v reaches a usable model in fewer steps than ε at this size. */
+export const DEFAULT_PREDICTION: TrainPrediction = "v_prediction";
+/** Default γ of the min-SNR weighting. */
+export const DEFAULT_MIN_SNR_GAMMA = 5;
+
+/**
+ * Per-sample loss weight of min-SNR-γ: min(SNR, γ) / SNR for ε targets (whose MSE is SNR times
+ * the x₀ error) and min(SNR, γ) / (SNR + 1) for v targets, so every target weighs the x₀ error
+ * by min(SNR, γ).
+ */
+export function minSnrWeight(alphaBar: number, gamma: number, prediction: TrainPrediction): number {
+  if (gamma <= 0) return 1;
+  const snr = alphaBar / Math.max(1 - alphaBar, 1e-12);
+  return Math.min(snr, gamma) / (prediction === "epsilon" ? snr : snr + 1);
 }
 
 /** Posterior means and stds of every image, [N, C, h, w] each. */
@@ -105,23 +127,29 @@ function scalingFactor(c: LatentCache): number {
 }
 
 /** One step's feeds: noised scaled latents at random timesteps, their noise as the target, caption ids (10% empty). */
-function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number }): Record<string, HostTensor> {
+function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler }): Record<string, HostTensor> {
   const [, ch, h, w] = b.cache.shape;
   const per = ch * h * w;
   const len = b.clip.config.maxPositions;
-  const idx = sampleIndices(r, b.data.captions.length, b.batch);
+  const idx = b.draw.sample(r, b.batch);
   const sample = new Float32Array(b.batch * per);
-  const target = r.normals(b.batch * per);
+  const noise = r.normals(b.batch * per);
+  const target = b.prediction === "epsilon" ? noise : new Float32Array(b.batch * per);
   const ts = new Float32Array(b.batch);
+  const weight = new Float32Array(b.batch);
   const ids = new BigInt64Array(b.batch * len);
   idx.forEach((i, k) => {
     const t = r.int(b.alphas.length);
     ts[k] = t;
     const ab = b.alphas[t] ?? 1;
+    const [sa, sb] = [Math.sqrt(ab), Math.sqrt(1 - ab)];
+    weight[k] = minSnrWeight(ab, b.gamma, b.prediction) / b.batch;
     const eps = r.normals(per); // the posterior sample's noise: z = (μ + σ·ε)·scale
     for (let j = 0; j < per; j++) {
       const z = ((b.cache.mean[i * per + j] ?? 0) + (b.cache.std[i * per + j] ?? 0) * (eps[j] ?? 0)) * b.scale;
-      sample[k * per + j] = Math.sqrt(ab) * z + Math.sqrt(1 - ab) * (target[k * per + j] ?? 0);
+      const n = noise[k * per + j] ?? 0;
+      sample[k * per + j] = sa * z + sb * n;
+      if (b.prediction === "v_prediction") target[k * per + j] = sa * n - sb * z;
     }
     const caption = r.next() < CAPTION_DROPOUT ? "" : randomCaption(b.data, i, r);
     b.clip.tokenizer.encode(caption).forEach((id, j) => (ids[k * len + j] = BigInt(id)));
@@ -130,13 +158,23 @@ function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; cli
     sample: { dtype: "float32", shape: [b.batch, ch, h, w], data: sample },
     target: { dtype: "float32", shape: [b.batch, ch, h, w], data: target },
     timestep: { dtype: "float32", shape: [b.batch], data: ts },
+    weight: { dtype: "float32", shape: [b.batch], data: weight },
     input_ids: { dtype: "int64", shape: [b.batch, len], data: ids },
   };
+}
+
+/** The prediction target a run config records (runs from before the option trained ε). */
+export function runPrediction(run: Readonly<Record<string, unknown>>): TrainPrediction {
+  const p = run.prediction ?? "epsilon";
+  if (p !== "epsilon" && p !== "v_prediction") throw new InputError(`U-Net run config: prediction must be epsilon or v_prediction (got '${String(p)}')`);
+  return p;
 }
 
 /** Trains (or resumes) the U-Net on `dataDir` with the frozen VAE and text encoder of earlier runs. */
 export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOptions): Promise<TrainResult> {
   checkTrainOptions(o);
+  if (o.prediction !== undefined) runPrediction({ prediction: o.prediction });
+  if (o.minSnrGamma !== undefined && !(o.minSnrGamma >= 0 && Number.isFinite(o.minSnrGamma))) throw new InputError(`--min-snr-gamma must be a number ≥ 0 (0 turns the weighting off; got ${o.minSnrGamma})`);
   const saved = await openRun(runDir, "unet", o);
   const prior = saved ? await readRunConfig(runDir) : undefined;
   const vaeDir = String(prior?.vae ?? o.vaeRun ?? "");
@@ -146,10 +184,12 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, Number((await readRunConfig(vaeDir)).imageSize ?? 64), o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, emaDecay: EMA_DECAY, model: { ...UNET_PRESETS[preset], sample_size: cache.shape[2], cross_attention_dim: clip.config.hiddenSize } };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: { ...UNET_PRESETS[preset], sample_size: cache.shape[2], cross_attention_dim: clip.config.hiddenSize } };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);
+  const prediction = runPrediction(run);
+  const gamma = Number(run.minSnrGamma ?? 0);
   const [, ch, h, w] = cache.shape;
   const reg = new ParamRegistry();
   const s = Scope.root(reg);
@@ -157,7 +197,9 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const textKeys = new Set(reg.params.keys());
   const out = new UNet2DConditionModel(s, ucfg).forward(input("sample", "float32", [o.batch, ch, h, w]), input("timestep", "float32", [o.batch]), ctx).out;
   const d = g.sub(out, input("target", "float32", [o.batch, ch, h, w]));
-  const loss = g.reduceMean(g.mul(d, d), [0, 1, 2, 3]);
+  // Σ_b weight_b · mean_chw (out − target)²: the batch mean when every weight is 1/B.
+  const perSample = g.reduceMean(g.mul(d, d), [1, 2, 3]);
+  const loss = g.reduceSum(g.mul(perSample, input("weight", "float32", [o.batch])), [0]);
   const trainable = new Set([...reg.params.keys()].filter((k) => !textKeys.has(k)));
   const rng = new Rng(saved?.rngState ?? o.seed ?? 3);
   const unetParams = new Map([...reg.params].filter(([k]) => trainable.has(k)));
@@ -172,11 +214,12 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   });
   const ema = new Ema(trainer, EMA_DECAY, saved?.extra);
   const alphas = makeAlphasCumprod(parseSchedulerConfig(SD15_SCHEDULER_SETTINGS, { className: "DDPMScheduler" }));
-  const sampler = await unetSampler({ vae, clip, unet: ucfg, data, scale, provider: o.provider });
+  const draw = new WeightedSampler(data.weights);
+  const sampler = await unetSampler({ vae, clip, unet: ucfg, data, scale, prediction, provider: o.provider });
   return runStage(runDir, {
     kind: "unet",
     trainer,
-    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch }),
+    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw }),
     afterStep: () => ema.update(),
     extraState: () => ema.tensors(),
     sample: () => sampler.grid(ema.tensors()),

@@ -1,13 +1,13 @@
 /** `sdts train vae|clip|unet <data-dir> --out <run-dir>` and `sdts train export`: the three training stages and the model folder. */
 import { defineCommand } from "citty";
-import { InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
+import { DEFAULT_MIN_SNR_GAMMA, InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
 import { ProgressBar } from "../progress.js";
 
 const COMMON = {
   data: { type: "positional", description: "folder of images with same-named .txt captions", required: true },
   out: { type: "string", description: "run folder (checkpoint, samples/, loss.jsonl, config.json)", required: true },
-  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 600, unet 4000)" },
-  batch: { type: "string", description: "images per step (default: vae 8, clip 64, unet 32)" },
+  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 600, unet 4500)" },
+  batch: { type: "string", description: "images per step (default: vae 8, clip 64, unet 64)" },
   lr: { type: "string", description: "peak learning rate, warm-up then cosine decay to 10% (default 1e-3)" },
   resume: { type: "boolean", description: "continue the run in --out from its checkpoint, at the same step" },
   "sample-every": { type: "string", description: "write samples/step-N.png every N steps (default 500)" },
@@ -78,10 +78,20 @@ const unet = defineCommand({
     ...COMMON,
     vae: { type: "string", description: "the finished VAE run folder (a resumed run remembers it)" },
     clip: { type: "string", description: "the finished CLIP run folder (a resumed run remembers it)" },
+    prediction: { type: "string", description: "what the U-Net predicts: v_prediction (default) or epsilon (a resumed run keeps its own)" },
+    "min-snr-gamma": { type: "string", description: "γ of the min-SNR loss weighting, 0 = plain MSE (default 5)" },
   },
   async run({ args }) {
-    const o = options(args, { steps: 4000, batch: 32, lr: 1e-3 });
-    report(await trainUNet(args.data, args.out, { ...o, ...(args.vae ? { vaeRun: args.vae } : {}), ...(args.clip ? { clipRun: args.clip } : {}) }));
+    const o = options(args, { steps: 4500, batch: 64, lr: 1e-3 });
+    const prediction = args.prediction ?? "v_prediction";
+    if (prediction !== "v_prediction" && prediction !== "epsilon") throw new InputError(`--prediction must be v_prediction or epsilon (got '${prediction}')`);
+    report(await trainUNet(args.data, args.out, {
+      ...o,
+      prediction,
+      minSnrGamma: num(args["min-snr-gamma"], "min-snr-gamma", DEFAULT_MIN_SNR_GAMMA),
+      ...(args.vae ? { vaeRun: args.vae } : {}),
+      ...(args.clip ? { clipRun: args.clip } : {}),
+    }));
   },
 });
 

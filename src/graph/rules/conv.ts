@@ -1,6 +1,6 @@
 /** 2-D convolution and transposed convolution (NCHW, groups, dilation, asymmetric pads). */
 import { ShapeError, assert } from "../../errors.js";
-import { apply1 } from "../apply.js";
+import { apply1, constant } from "../apply.js";
 import type { ConvAttrs, OpAttrs } from "../op.js";
 import { Op } from "../op.js";
 import * as g from "../ops.js";
@@ -9,6 +9,7 @@ import type { Dim } from "../shape.js";
 import { dimDivide, dimEq, dimProduct, fmtShape, isConcrete, numel } from "../shape.js";
 import type { Node, Tensor } from "../tensor.js";
 import { adjointOutputPadding, axisAttrs, checkConvAttrs, convOutDim, convTransposeOutDim } from "./conv-dims.js";
+import { zeros } from "./indexing.js";
 import { arity, needFloat, needRank, roundAll, sameDtype } from "./util.js";
 
 type Dims4 = [number, number, number, number];
@@ -186,16 +187,72 @@ function correlate(inp: Tensor, ker: Tensor, a: ConvAttrs, kh: Dim, kw: Dim): Te
 /** Bias gradient: Σ of gy [N, O, H, W] over N, H, W. */
 const biasGrad = (gy: Tensor): Tensor => g.reduceSum(gy, [0, 2, 3]);
 
+const concreteDims = (t: Tensor): t is Tensor & { shape: number[] } => isConcrete(t.shape);
+
+/** x [A, B, H, W] with zero rows/columns added around the spatial dims (pads [top, left, bottom, right]). */
+function padSpatial(x: Tensor & { shape: number[] }, pads: readonly number[]): Tensor {
+  const [a, b, h, w] = x.shape as Dims4;
+  const [pt = 0, pl = 0, pb = 0, pr = 0] = pads;
+  let r: Tensor = x;
+  if (pt + pb > 0) r = g.concat([...(pt > 0 ? [zeros([a, b, pt, w], x.dtype)] : []), r, ...(pb > 0 ? [zeros([a, b, pb, w], x.dtype)] : [])], 2);
+  const hp = h + pt + pb;
+  if (pl + pr > 0) r = g.concat([...(pl > 0 ? [zeros([a, b, hp, pl], x.dtype)] : []), r, ...(pr > 0 ? [zeros([a, b, hp, pr], x.dtype)] : [])], 3);
+  return r;
+}
+
+/**
+ * Weight gradient of an ungrouped conv as one GEMM over explicit patches (im2col):
+ * gw[o, c·kh·kw] = Σ over n and output pixels of gy[n, o, p] · patch[n, c, i, j, p].
+ * onnxruntime runs the equivalent batch-correlation Conv (kernel = the whole output map) at a
+ * tenth of its GEMM speed, and this is the bulk of a training step's convolution time.
+ */
+function weightGradGemm(x: Tensor & { shape: number[] }, gy: Tensor & { shape: number[] }, a: ConvAttrs, kh: number, kw: number): Tensor {
+  const [n, c] = x.shape as Dims4;
+  const [, o, oh, ow] = gy.shape as Dims4;
+  const [sh, sw] = a.strides;
+  const [dh, dw] = a.dilations;
+  const xp = padSpatial(g.transpose(x, [1, 0, 2, 3]) as Tensor & { shape: number[] }, a.pads); // [C, N, H', W']
+  const patches: Tensor[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const p = g.slice(xp, [2, 3], [i * dh, j * dw], [i * dh + sh * (oh - 1) + 1, j * dw + sw * (ow - 1) + 1], [sh, sw]);
+      patches.push(g.unsqueeze(p, [1])); // [C, 1, N, OH, OW]
+    }
+  }
+  const cols = g.reshape(patches.length === 1 ? (patches[0] as Tensor) : g.concat(patches, 1), [c * kh * kw, n * oh * ow]);
+  const gyRows = g.reshape(g.transpose(gy, [1, 0, 2, 3]), [o, n * oh * ow]);
+  return g.reshape(g.matmul(gyRows, g.transpose(cols, [1, 0])), [o, c, kh, kw]);
+}
+
+/**
+ * Input gradient of an ungrouped stride-1 conv as a conv (no transposed conv): gy correlated with
+ * the spatially flipped kernel, channels swapped, padded by dilation·(k − 1) − pad on each side.
+ * Undefined when a pad exceeds dilation·(k − 1) (the adjoint would need cropping).
+ */
+function inputGradConv(gy: Tensor, w: Tensor & { shape: number[] }, a: ConvAttrs): Tensor | undefined {
+  const [, , kh, kw] = w.shape as Dims4;
+  const [dh, dw] = a.dilations;
+  const [pt, pl, pb, pr] = a.pads as Dims4;
+  const pads: Dims4 = [dh * (kh - 1) - pt, dw * (kw - 1) - pl, dh * (kh - 1) - pb, dw * (kw - 1) - pr];
+  if (pads.some((p) => p < 0)) return undefined;
+  const reversed = (k: number) => constant(Array.from({ length: k }, (_, i) => k - 1 - i), [k], "int64");
+  let wf: Tensor = w;
+  if (kh > 1) wf = g.gather(wf, reversed(kh), 2);
+  if (kw > 1) wf = g.gather(wf, reversed(kw), 3);
+  return apply1(Op.Conv, [gy, g.transpose(wf, [1, 0, 2, 3])], { strides: [1, 1], pads, dilations: a.dilations, group: 1 });
+}
+
 function convVjp(node: Node<Op.Conv>, [gy]: readonly (Tensor | undefined)[]): Grads {
   if (gy === undefined) return node.inputs.map(() => undefined);
   const [x, w, b] = node.inputs as [Tensor, Tensor, Tensor | undefined];
   const a = node.attrs;
   const [, , h, wd] = x.shape as [Dim, Dim, Dim, Dim];
   const [, , kh, kw] = w.shape as [Dim, Dim, Dim, Dim];
+  const plain = a.group === 1 && concreteDims(w);
+  let gx = plain && a.strides[0] === 1 && a.strides[1] === 1 ? inputGradConv(gy, w, a) : undefined;
   // The adjoint of a strided conv is a transposed conv; outputPadding restores the rows the stride dropped.
-  const outputPadding = [adjointOutputPadding(h, kh, axisAttrs(a, 0)), adjointOutputPadding(wd, kw, axisAttrs(a, 1))] as const;
-  const gx = apply1(Op.ConvTranspose, [gy, w], { ...a, outputPadding });
-  const gw = correlate(x, gy, a, kh, kw);
+  gx ??= apply1(Op.ConvTranspose, [gy, w], { ...a, outputPadding: [adjointOutputPadding(h, kh, axisAttrs(a, 0)), adjointOutputPadding(wd, kw, axisAttrs(a, 1))] });
+  const gw = plain && concreteDims(x) && concreteDims(gy) ? weightGradGemm(x, gy, a, kh as number, kw as number) : correlate(x, gy, a, kh, kw);
   return b === undefined ? [gx, gw] : [gx, gw, biasGrad(gy)];
 }
 

@@ -30,6 +30,8 @@ export interface EmojiRecord {
   readonly source: string;
   readonly name: string;
   readonly captions: readonly string[];
+  /** Relative draw weight in U-Net training (`weights.json`): an emoji's skin tones split one share. */
+  readonly weight: number;
 }
 
 const TONES: Readonly<Record<string, string>> = {
@@ -103,11 +105,14 @@ export function emojiRecords(entries: readonly EmojiEntry[], set: EmojiSet): Emo
   const out: EmojiRecord[] = [];
   const stem = (img: string) => `${set.style}-${img.replace(/\.png$/i, "")}`;
   for (const e of entries) {
-    if (e[set.hasImage] === true) out.push({ source: e.image, name: stem(e.image), captions: emojiCaptions(e, set.style) });
+    const group: EmojiRecord[] = [];
+    if (e[set.hasImage] === true) group.push({ source: e.image, name: stem(e.image), captions: emojiCaptions(e, set.style), weight: 1 });
     for (const [key, v] of Object.entries(e.skin_variations ?? {})) {
       if (v[set.hasImage] !== true) continue;
-      out.push({ source: v.image, name: stem(v.image), captions: emojiCaptions(e, set.style, skinToneWords(key)) });
+      group.push({ source: v.image, name: stem(v.image), captions: emojiCaptions(e, set.style, skinToneWords(key)), weight: 1 });
     }
+    // An emoji and its skin tones share one emoji's share of the draws.
+    out.push(...group.map((r) => ({ ...r, weight: 1 / group.length })));
   }
   return out;
 }

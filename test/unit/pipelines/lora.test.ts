@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CheckpointError, InputError } from "../../../src/errors.js";
 import { writeSafetensors } from "../../../src/io/safetensors.js";
@@ -185,9 +185,19 @@ describe("LoRAs through txt2img", () => {
     await assert.rejects(model.txt2img({ ...base, prompt: "x", loras: [{ path: other }] }), (e: unknown) => e instanceof CheckpointError && /match no module of this model/.test(e.message));
   });
 
-  test("listLoras lists the folder's files with A1111's alias", async () => {
+  test("listLoras lists the folder's files with A1111's alias; an unreadable file is listed with its error, not fatal", async () => {
     const list = await model.listLoras();
     assert.deepEqual(list.map((l) => [l.name, l.alias]), [["peft-b", "peft-b"], ["style-a", "styleA"], ["style-a-compvis", "style-a-compvis"]]);
+    assert.ok(list.every((l) => l.error === undefined));
+    const broken = join(dirname(list[0]?.path ?? ""), "broken.safetensors");
+    await writeFile(broken, "not a safetensors file");
+    try {
+      const again = await model.listLoras();
+      assert.deepEqual(again.map((l) => l.name), ["broken", "peft-b", "style-a", "style-a-compvis"]);
+      assert.match(again[0]?.error ?? "", /broken\.safetensors/);
+    } finally {
+      await rm(broken);
+    }
   });
 });
 

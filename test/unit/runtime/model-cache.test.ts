@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { input } from "../../../src/graph/apply.js";
 import { exportOnnx } from "../../../src/graph/onnx/export.js";
 import * as g from "../../../src/graph/ops.js";
-import { type DataPart, defaultCacheRoot, openModelDir } from "../../../src/runtime/model-cache.js";
+import { type DataPart, MAX_OPTIMIZED, defaultCacheRoot, openModelDir } from "../../../src/runtime/model-cache.js";
 
 describe("model cache", () => {
   let root: string;
@@ -83,6 +83,26 @@ describe("model cache", () => {
       assert.ok(!files.includes("m-aaaaaaaaaaaa.opt.onnx") && !files.includes("m-aaaaaaaaaaaa-bbbbbbbbbbbb.opt.bin"), "stale copies removed");
       assert.ok(files.includes("mm-aaaaaaaaaaaa.opt.onnx"), "other stems untouched");
     }
+  });
+
+  test(`a folder keeps the ${MAX_OPTIMIZED} most recently used optimized copies (one per graph shape), deleting the oldest`, async () => {
+    const dir = await openModelDir([src], { root: join(root, "c6") });
+    const x = input("x", "float32", [2]);
+    const bytes = exportOnnx({ y: g.mul(x, 3) }).bytes;
+    const open = async (stem: string) => (await dir.openSession(stem, bytes, { provider: "cpu", graphName: stem, threads: 1 })).dispose();
+    const copies = async () => (await readdir(dir.dir)).filter((f) => f.endsWith(".opt.onnx")).map((f) => f.split("-")[0]).sort();
+    const stems = Array.from({ length: MAX_OPTIMIZED }, (_, i) => `s${i}`);
+    for (const [i, s] of stems.entries()) {
+      await open(s);
+      const t = new Date(Date.now() - (10 - i) * 60_000); // s0 oldest
+      for (const f of await readdir(dir.dir)) if (f.startsWith(`${s}-`) && f.endsWith(".opt.onnx")) await utimes(join(dir.dir, f), t, t);
+    }
+    const s1 = (await readdir(dir.dir)).find((f) => f.startsWith("s1-") && f.endsWith(".opt.onnx")) ?? "";
+    await writeFile(join(dir.dir, s1.replace(".opt.onnx", "-bbbbbbbbbbbb.opt.bin")), "its weights"); // as a large graph's copy has
+    await open("s0"); // used again: now the newest
+    await open("late"); // one too many: s1, the least recently used, goes
+    assert.deepEqual(await copies(), ["late", "s0", ...stems.slice(2)].sort());
+    assert.ok(!(await readdir(dir.dir)).some((f) => f.startsWith("s1-") && f.endsWith(".opt.bin")), "its data file goes too");
   });
 
   test("writeModel writes atomically and leaves identical bytes alone", async () => {

@@ -24,6 +24,7 @@ test("emoji captions: names, style word, skin tones; one record per image incl. 
   };
   const recs = emojiRecords([wave], EMOJI_SETS[0]);
   assert.deepEqual(recs.map((r) => r.name), ["noto-1f44b", "noto-1f44b-1f3fb"]);
+  assert.deepEqual(recs.map((r) => r.weight), [0.5, 0.5], "an emoji and its skin tones share one draw weight");
   assert.equal(emojiRecords([wave], EMOJI_SETS[1]).length, 1);
   const caps = emojiCaptions(wave, "twemoji", skinToneWords("1F3FB"));
   assert.ok(caps.length >= 4);

@@ -79,6 +79,8 @@ test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads an
   for (const f of ["model_index.json", "unet/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "tokenizer/vocab.json", "scheduler/scheduler_config.json"]) {
     assert.ok(existsSync(join(out, f)), `${f} missing from the export`);
   }
+  const sched = JSON.parse(readFileSync(join(out, "scheduler/scheduler_config.json"), "utf8")) as Record<string, unknown>;
+  assert.equal(sched.prediction_type, "v_prediction", "the scheduler config must say what the U-Net was trained to predict");
   const model = await loadModel(out);
   try {
     const g = await model.txt2img({ prompt: "a blue square", steps: 3, seed: 7, cfgScale: 5 });

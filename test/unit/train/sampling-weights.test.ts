@@ -1,0 +1,58 @@
+/** U-Net stage details with exact answers: min-SNR weights, weighted draws, the weights.json file. */
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { readImageCaptionFolder } from "../../../src/io/image-folder.js";
+import { WeightedSampler } from "../../../src/train/data.js";
+import { Rng } from "../../../src/train/rng.js";
+import { minSnrWeight } from "../../../src/train/unet.js";
+import { writeShapes } from "./synthetic.js";
+
+test("min-SNR-γ: every target ends up weighing the x₀ error by min(SNR, γ)", () => {
+  for (const ab of [0.999, 0.9, 0.5, 0.1, 0.0047]) {
+    const snr = ab / (1 - ab);
+    // ε-MSE = SNR·x₀-MSE and v-MSE = (SNR + 1)·x₀-MSE, so weight·factor must be min(SNR, 5).
+    assert.ok(Math.abs(minSnrWeight(ab, 5, "epsilon") * snr - Math.min(snr, 5)) < 1e-9 * Math.max(1, snr));
+    assert.ok(Math.abs(minSnrWeight(ab, 5, "v_prediction") * (snr + 1) - Math.min(snr, 5)) < 1e-9 * Math.max(1, snr));
+  }
+  assert.equal(minSnrWeight(0.5, 0, "epsilon"), 1, "γ = 0 turns the weighting off");
+  assert.equal(minSnrWeight(0.5, 5, "epsilon"), 1, "SNR 1 < γ: plain ε loss");
+});
+
+test("WeightedSampler: draws follow the weights; one batch holds no repeats", () => {
+  const w = Float64Array.from([1, 1, 2, 0.25, 0.25, 0.5]); // sums to 5
+  const s = new WeightedSampler(w);
+  const rng = new Rng(11);
+  const counts = new Array<number>(w.length).fill(0);
+  const draws = 200_000;
+  for (let i = 0; i < draws; i++) { const k = s.sample(rng, 1)[0] as number; counts[k] = (counts[k] ?? 0) + 1; }
+  counts.forEach((c, i) => {
+    const expected = (draws * (w[i] as number)) / 5;
+    assert.ok(Math.abs(c - expected) < 5 * Math.sqrt(expected), `index ${i}: ${c} draws, expected ≈ ${expected}`);
+  });
+  for (let t = 0; t < 200; t++) {
+    const b = s.sample(rng, 4);
+    assert.equal(new Set(b).size, 4, `batch ${b.join(",")} repeats an image`);
+  }
+  assert.equal(s.sample(rng, 9).length, 9, "more draws than images are allowed (with repeats)");
+});
+
+test("weights.json: read by name, default 1; bad values are named", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sdts-weights-"));
+  try {
+    await writeShapes(dir);
+    const plain = await readImageCaptionFolder(dir, 64);
+    assert.ok(plain.weights.every((x) => x === 1));
+    await writeFile(join(dir, "weights.json"), JSON.stringify({ "red-circle": 0.25, "not-an-image": 3 }));
+    const d = await readImageCaptionFolder(dir, 64);
+    d.names.forEach((n, i) => assert.equal(d.weights[i], n === "red-circle" ? 0.25 : 1, n));
+    await writeFile(join(dir, "weights.json"), JSON.stringify({ "red-circle": -1 }));
+    await assert.rejects(readImageCaptionFolder(dir, 64), /weights\.json: the weight of 'red-circle' must be a positive number \(got -1\)/);
+    await writeFile(join(dir, "weights.json"), "{");
+    await assert.rejects(readImageCaptionFolder(dir, 64), /weights\.json is not valid JSON/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
