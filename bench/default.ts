@@ -5,7 +5,10 @@
  * either style). Needs the dataset folder for the quality part: `sdts dataset emoji data/emoji`
  * (or pass another folder as the first argument, or SDTS_EMOJI_DATA).
  *
- *   npm run bench:default [-- <dataset-folder>]
+ *   npm run bench:default [-- <dataset-folder>] [--model <folder>] [--sampler <name>] [--cfg <scale>]
+ *
+ * --model measures another model folder (e.g. a fresh `sdts train export`); --sampler and --cfg
+ * change the quality run's settings (default: the model's default sampler, CFG 7, 20 steps).
  */
 import { readFileSync } from "node:fs";
 import os from "node:os";
@@ -47,7 +50,12 @@ async function speed(model: Model): Promise<{ first: number; image: number }> {
   return { first, image: median(times) };
 }
 
-async function quality(model: Model, dataDir: string): Promise<number> {
+interface QualitySettings {
+  readonly sampler?: string;
+  readonly cfgScale: number;
+}
+
+async function quality(model: Model, dataDir: string, q: QualitySettings): Promise<number> {
   const cases = JSON.parse(readFileSync(new URL("./default-prompts.json", import.meta.url), "utf8")) as PromptCase[];
   const data = await readImageCaptionFolder(dataDir, 64);
   const codes = data.names.map(baseCode);
@@ -55,7 +63,7 @@ async function quality(model: Model, dataDir: string): Promise<number> {
   const per = 64 * 64 * 3;
   let hits = 0;
   for (const [i, c] of cases.entries()) {
-    const res = await model.txt2img({ prompt: c.prompt, steps: 20, cfgScale: 7, width: 64, height: 64, seed: 1000 + i });
+    const res = await model.txt2img({ prompt: c.prompt, steps: 20, cfgScale: q.cfgScale, width: 64, height: 64, seed: 1000 + i, ...(q.sampler ? { sampler: q.sampler } : {}) });
     const img = await rgbOf(res.images[0] as Uint8Array);
     const dist = new Float64Array(n);
     for (let j = 0; j < n; j++) {
@@ -74,21 +82,43 @@ async function quality(model: Model, dataDir: string): Promise<number> {
   return (100 * hits) / cases.length;
 }
 
+function parseArgs(argv: readonly string[]): { dataDir?: string; model: string; sampler?: string; cfgScale: number } {
+  const out: { dataDir?: string; model: string; sampler?: string; cfgScale: number } = { model: "default", cfgScale: 7 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--model") out.model = next();
+    else if (a === "--sampler") out.sampler = next();
+    else if (a === "--cfg") out.cfgScale = Number(next());
+    else if (a.startsWith("--")) throw new Error(`unknown option ${a} (use --model, --sampler, --cfg)`);
+    else out.dataDir = a;
+  }
+  if (!(out.cfgScale >= 1)) throw new Error("--cfg must be a number ≥ 1");
+  return out;
+}
+
 async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
   console.log(`default model bench: ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   const t0 = performance.now();
-  const model = await loadModel("default");
+  const model = await loadModel(args.model);
   const load = performance.now() - t0;
   try {
     const s = await speed(model);
     console.log(`load: ${(load / 1000).toFixed(2)} s (budget 2 s); first image (compiles the graphs): ${(s.first / 1000).toFixed(2)} s`);
     console.log(`one 64×64 image, 20 steps, CFG 7, decode included: ${(s.image / 1000).toFixed(3)} s median of 7 (budget 0.5 s)`);
-    const dataDir = process.argv[2] ?? process.env.SDTS_EMOJI_DATA ?? "data/emoji";
+    const dataDir = args.dataDir ?? process.env.SDTS_EMOJI_DATA ?? "data/emoji";
     if (!pathExists(dataDir)) {
       console.log(`no dataset folder at ${dataDir}: build it with \`npx sdts dataset emoji ${dataDir}\` (after npm install --no-save emoji-datasource-google emoji-datasource-twitter) for the quality figure`);
       return;
     }
-    console.log(`default model top-5: ${(await quality(model, dataDir)).toFixed(0)}%`);
+    const sampler = args.sampler ?? model.defaultParams.sampler;
+    console.log(`quality: 20 steps, ${sampler}, CFG ${args.cfgScale}`);
+    console.log(`default model top-5: ${(await quality(model, dataDir, { sampler, cfgScale: args.cfgScale })).toFixed(0)}%`);
   } finally {
     await model.dispose();
   }

@@ -44,7 +44,7 @@ export interface UNetTrainOptions extends TrainOptions {
   readonly clipRun?: string;
   /** What the U-Net predicts: the noise (SD 1.x) or v = √ᾱ·ε − √(1−ᾱ)·z (SD 2.x; default). */
   readonly prediction?: TrainPrediction;
-  /** Min-SNR-γ loss weighting (Hang et al. 2023; 0 turns it off; default 5). */
+  /** γ of the loss weighting: the x₀ error weighs SNR clamped to [1, γ] (see minSnrWeight; 0 = plain MSE; default 5). */
   readonly minSnrGamma?: number;
 }
 
@@ -56,14 +56,16 @@ export const DEFAULT_PREDICTION: TrainPrediction = "v_prediction";
 export const DEFAULT_MIN_SNR_GAMMA = 5;
 
 /**
- * Per-sample loss weight of min-SNR-γ: min(SNR, γ) / SNR for ε targets (whose MSE is SNR times
- * the x₀ error) and min(SNR, γ) / (SNR + 1) for v targets, so every target weighs the x₀ error
- * by min(SNR, γ).
+ * Per-sample loss weight that weighs the x₀ error by SNR clamped to [1, γ]: min-SNR-γ (Hang et
+ * al. 2023) caps the low-noise steps, and the floor of 1 (the "truncated SNR" weighting of
+ * Salimans & Ho 2022) keeps the high-noise steps, where a prompt decides what is drawn where, at
+ * full weight instead of SNR ≈ 0.005. The ε MSE is SNR times the x₀ error and the v MSE (SNR + 1)
+ * times it, hence the divisors.
  */
 export function minSnrWeight(alphaBar: number, gamma: number, prediction: TrainPrediction): number {
   if (gamma <= 0) return 1;
   const snr = alphaBar / Math.max(1 - alphaBar, 1e-12);
-  return Math.min(snr, gamma) / (prediction === "epsilon" ? snr : snr + 1);
+  return Math.min(Math.max(snr, 1), Math.max(gamma, 1)) / (prediction === "epsilon" ? snr : snr + 1);
 }
 
 /** Posterior means and stds of every image, [N, C, h, w] each. */

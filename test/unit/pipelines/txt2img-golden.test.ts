@@ -36,6 +36,9 @@ after(async () => {
   await model.dispose();
 });
 
+/** Cases where the golden's float32 error (vs float64) exceeds 1e-4. */
+const FLOAT_NOISE = new Set(["euler", "euler_a", "unipc"]);
+
 for (const c of index.cases) {
   test(`tiny-pipeline golden: ${c.name}`, async () => {
     const j = readJson<CaseJson>(golden(`cases/${c.name}.json`));
@@ -59,10 +62,11 @@ for (const c of index.cases) {
     });
     const final = t.get("final_latent");
     assert.ok(final);
-    // The README asks 1e-4; three cases land at 1.2–2e-4 because the U-Net's float32 error
-    // (~1.3e-6 relative, onnxruntime's conv/GEMM summation order vs PyTorch's) is multiplied by
-    // CFG 7.5 and σ_max ≈ 14.6 at the first step. Latents reach |x| ≈ 60, so this is 3e-6 relative.
-    assertClose(`${c.name} final latent`, res.latents.data, final.data, 2.5e-4);
+    // 1e-4 is below the reference's own float32 noise on the Euler/UniPC cases: PyTorch itself,
+    // rerun with 1 thread instead of 2, moves euler by 1.3e-4 and euler_a by 1.7e-4, and sdts is
+    // twice as close as the golden to a float64 run (scripts/float-floor.py; README, "Numerical
+    // agreement"). Latents reach |x| ≈ 60, so 2.5e-4 is 4e-6 relative.
+    assertClose(`${c.name} final latent`, res.latents.data, final.data, FLOAT_NOISE.has(c.name) ? 2.5e-4 : 1e-4);
     assert.equal(res.images.length, j.num_images_per_prompt);
     assert.deepEqual(res.seeds[0], j.seed);
   });

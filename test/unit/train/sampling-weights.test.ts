@@ -10,15 +10,15 @@ import { Rng } from "../../../src/train/rng.js";
 import { minSnrWeight } from "../../../src/train/unet.js";
 import { writeShapes } from "./synthetic.js";
 
-test("min-SNR-γ: every target ends up weighing the x₀ error by min(SNR, γ)", () => {
-  for (const ab of [0.999, 0.9, 0.5, 0.1, 0.0047]) {
+test("SNR weighting: every target ends up weighing the x₀ error by SNR clamped to [1, γ]", () => {
+  for (const [ab, x0Weight] of [[0.999, 5], [0.9, 5], [0.75, 3], [0.5, 1], [0.1, 1], [0.0047, 1]] as const) {
     const snr = ab / (1 - ab);
-    // ε-MSE = SNR·x₀-MSE and v-MSE = (SNR + 1)·x₀-MSE, so weight·factor must be min(SNR, 5).
-    assert.ok(Math.abs(minSnrWeight(ab, 5, "epsilon") * snr - Math.min(snr, 5)) < 1e-9 * Math.max(1, snr));
-    assert.ok(Math.abs(minSnrWeight(ab, 5, "v_prediction") * (snr + 1) - Math.min(snr, 5)) < 1e-9 * Math.max(1, snr));
+    // ε-MSE = SNR·x₀-MSE and v-MSE = (SNR + 1)·x₀-MSE.
+    assert.ok(Math.abs(minSnrWeight(ab, 5, "epsilon") * snr - x0Weight) < 1e-9 * Math.max(1, snr), `ε at ᾱ ${ab}`);
+    assert.ok(Math.abs(minSnrWeight(ab, 5, "v_prediction") * (snr + 1) - x0Weight) < 1e-9 * Math.max(1, snr), `v at ᾱ ${ab}`);
   }
   assert.equal(minSnrWeight(0.5, 0, "epsilon"), 1, "γ = 0 turns the weighting off");
-  assert.equal(minSnrWeight(0.5, 5, "epsilon"), 1, "SNR 1 < γ: plain ε loss");
+  assert.ok(Math.abs(minSnrWeight(0.0047, 5, "v_prediction") - 1 / (0.0047 / 0.9953 + 1)) < 1e-12, "high noise keeps (nearly) full v weight");
 });
 
 test("WeightedSampler: draws follow the weights; one batch holds no repeats", () => {
