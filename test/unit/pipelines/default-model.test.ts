@@ -1,0 +1,57 @@
+/** The embedded default model (models/default): loads offline, fits the size budget, and every sampler runs on it. */
+import assert from "node:assert/strict";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import sharp from "sharp";
+import { defaultModelPath } from "../../../src/pipelines/default-model.js";
+import { loadModel } from "../../../src/pipelines/load-model.js";
+import type { Model } from "../../../src/pipelines/model.js";
+import { SAMPLERS } from "../../../src/schedulers/samplers.js";
+
+function folderBytes(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? folderBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size), 0);
+}
+
+describe("embedded default model", () => {
+  let model: Model;
+  before(async () => {
+    model = await loadModel("default");
+  });
+  after(() => model.dispose());
+
+  test("is a complete diffusers folder within the 40 MB budget", () => {
+    const bytes = folderBytes(defaultModelPath());
+    assert.ok(bytes <= 40e6, `models/default is ${(bytes / 1e6).toFixed(1)} MB`);
+    assert.equal(model.info.family, "default");
+    assert.deepEqual([model.defaultParams.width, model.defaultParams.height], [64, 64]);
+  });
+
+  test("draws an emoji-like picture: mostly white background, some colour", async () => {
+    const r = await model.txt2img({ prompt: "a red apple", steps: 20, cfgScale: 7, seed: 3 });
+    const px = await sharp(r.images[0] as Uint8Array).removeAlpha().raw().toBuffer();
+    let white = 0;
+    let coloured = 0;
+    for (let i = 0; i < px.length; i += 3) {
+      const [a, b, c] = [px[i] ?? 0, px[i + 1] ?? 0, px[i + 2] ?? 0];
+      if (a > 230 && b > 230 && c > 230) white += 1;
+      else if (Math.max(a, b, c) - Math.min(a, b, c) > 60) coloured += 1;
+    }
+    const n = px.length / 3;
+    assert.ok(white / n > 0.25, `only ${((100 * white) / n).toFixed(0)}% of pixels are background white`);
+    assert.ok(coloured / n > 0.05, `only ${((100 * coloured) / n).toFixed(0)}% of pixels are coloured`);
+  });
+
+  test("every sampler runs on it; a seed reproduces its image", async () => {
+    for (const s of SAMPLERS) {
+      const p = { prompt: "grinning face", steps: 4, cfgScale: 7, seed: 11, sampler: s.name };
+      const a = await model.txt2img(p);
+      assert.ok(a.latents.data.every(Number.isFinite), `${s.name}: non-finite latents`);
+      const mean = a.latents.data.reduce((x, y) => x + y, 0) / a.latents.data.length;
+      const sd = Math.sqrt(a.latents.data.reduce((x, y) => x + (y - mean) ** 2, 0) / a.latents.data.length);
+      assert.ok(sd > 0.05 && sd < 20, `${s.name}: latent spread ${sd}`);
+      const b = await model.txt2img(p);
+      assert.deepEqual(b.latents.data, a.latents.data, `${s.name}: same seed, different result`);
+    }
+  });
+});
