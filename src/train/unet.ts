@@ -50,9 +50,9 @@ export interface UNetTrainOptions extends TrainOptions {
 
 /** Prediction targets the U-Net stage trains. */
 export type TrainPrediction = "epsilon" | "v_prediction";
-/** Default prediction target: v reaches a usable model in fewer steps than ε at this size. */
+/** Default prediction target: v, whose loss does not vanish at high noise as the ε loss's x₀ share does. */
 export const DEFAULT_PREDICTION: TrainPrediction = "v_prediction";
-/** Default γ of the min-SNR weighting. */
+/** Default γ of the loss weighting (minSnrWeight). */
 export const DEFAULT_MIN_SNR_GAMMA = 5;
 
 /**
@@ -128,7 +128,7 @@ function scalingFactor(c: LatentCache): number {
   return 1 / Math.sqrt(Math.max(s2 / n - (s / n) ** 2, 1e-12));
 }
 
-/** One step's feeds: noised scaled latents at random timesteps, their noise as the target, caption ids (10% empty). */
+/** One step's feeds: noised scaled latents at random timesteps, their targets (ε or v) and loss weights, caption ids (10% empty). */
 function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler }): Record<string, HostTensor> {
   const [, ch, h, w] = b.cache.shape;
   const per = ch * h * w;

@@ -200,6 +200,12 @@ function padSpatial(x: Tensor & { shape: number[] }, pads: readonly number[]): T
   return r;
 }
 
+/** Largest patch matrix (C·kh·kw × N·OH·OW floats) the GEMM weight gradient builds: 256 MB of float32. */
+const MAX_PATCH_ELEMENTS = 64 * 2 ** 20;
+
+const patchElements = (x: Tensor & { shape: number[] }, gy: Tensor, kh: number, kw: number): number =>
+  (x.shape[1] as number) * kh * kw * (x.shape[0] as number) * numel(gy.shape.slice(2) as number[]);
+
 /**
  * Weight gradient of an ungrouped conv as one GEMM over explicit patches (im2col):
  * gw[o, c·kh·kw] = Σ over n and output pixels of gy[n, o, p] · patch[n, c, i, j, p].
@@ -252,7 +258,8 @@ function convVjp(node: Node<Op.Conv>, [gy]: readonly (Tensor | undefined)[]): Gr
   let gx = plain && a.strides[0] === 1 && a.strides[1] === 1 ? inputGradConv(gy, w, a) : undefined;
   // The adjoint of a strided conv is a transposed conv; outputPadding restores the rows the stride dropped.
   gx ??= apply1(Op.ConvTranspose, [gy, w], { ...a, outputPadding: [adjointOutputPadding(h, kh, axisAttrs(a, 0)), adjointOutputPadding(wd, kw, axisAttrs(a, 1))] });
-  const gw = plain && concreteDims(x) && concreteDims(gy) ? weightGradGemm(x, gy, a, kh as number, kw as number) : correlate(x, gy, a, kh, kw);
+  const gemm = plain && concreteDims(x) && concreteDims(gy) && patchElements(x, gy, kh as number, kw as number) <= MAX_PATCH_ELEMENTS;
+  const gw = gemm ? weightGradGemm(x, gy as Tensor & { shape: number[] }, a, kh as number, kw as number) : correlate(x, gy, a, kh, kw);
   return b === undefined ? [gx, gw] : [gx, gw, biasGrad(gy)];
 }
 
