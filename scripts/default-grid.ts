@@ -12,6 +12,7 @@ import { gridPng } from "../src/train/data.js";
 
 const cases = (JSON.parse(readFileSync(new URL("../bench/default-prompts.json", import.meta.url), "utf8")) as { prompt: string }[]).slice(0, 64);
 const model = await loadModel("default");
+const sampler = model.defaultParams.sampler;
 const tiles: Uint8Array[] = [];
 try {
   for (const [i, c] of cases.entries()) {
@@ -27,6 +28,6 @@ writeFileSync(new URL("../docs/default-model-grid.png", import.meta.url), await 
 const rows = Array.from({ length: 8 }, (_, r) => `${r + 1}. ${cases.slice(r * 8, r * 8 + 8).map((c) => `“${c.prompt}”`).join(" · ")}`);
 writeFileSync(
   new URL("../docs/default-model-grid.md", import.meta.url),
-  `# The default model: 64 prompts\n\n![8×8 grid](default-model-grid.png)\n\nRow by row, left to right (20 steps, CFG 7, Euler a, seed 1000 + index; made by \`node --import tsx scripts/default-grid.ts\`):\n\n${rows.join("\n")}\n`,
+  `# The default model: 64 prompts\n\n![8×8 grid](default-model-grid.png)\n\nRow by row, left to right (20 steps, CFG 7, ${sampler}, seed 1000 + index; made by \`node --import tsx scripts/default-grid.ts\`):\n\n${rows.join("\n")}\n`,
 );
 console.log("wrote docs/default-model-grid.png and docs/default-model-grid.md");
