@@ -44,7 +44,7 @@ export interface UNetTrainOptions extends TrainOptions {
   readonly clipRun?: string;
   /** What the U-Net predicts: the noise (SD 1.x) or v = √ᾱ·ε − √(1−ᾱ)·z (SD 2.x; default). */
   readonly prediction?: TrainPrediction;
-  /** γ of the loss weighting: the x₀ error weighs SNR clamped to [1, γ] (see minSnrWeight; 0 = plain MSE; default 5). */
+  /** γ of the loss weighting (see minSnrWeight; 0 = plain MSE; default 5). */
   readonly minSnrGamma?: number;
 }
 
@@ -56,16 +56,17 @@ export const DEFAULT_PREDICTION: TrainPrediction = "v_prediction";
 export const DEFAULT_MIN_SNR_GAMMA = 5;
 
 /**
- * Per-sample loss weight that weighs the x₀ error by SNR clamped to [1, γ]: min-SNR-γ (Hang et
- * al. 2023) caps the low-noise steps, and the floor of 1 (the "truncated SNR" weighting of
- * Salimans & Ho 2022) keeps the high-noise steps, where a prompt decides what is drawn where, at
- * full weight instead of SNR ≈ 0.005. The ε MSE is SNR times the x₀ error and the v MSE (SNR + 1)
- * times it, hence the divisors.
+ * Per-sample loss weight. For v targets it weighs the x₀ error by SNR clamped to [1, γ]:
+ * min-SNR-γ (Hang et al. 2023) caps the low-noise steps, and the floor of 1 (the "truncated SNR"
+ * weighting of Salimans & Ho 2022) keeps the high-noise steps, where a prompt decides what is
+ * drawn where, at full weight instead of SNR ≈ 0.005; the v MSE is (SNR + 1) times the x₀ error,
+ * so the weight stays ≤ 1. For ε targets (MSE = SNR times the x₀ error) that floor would multiply
+ * the high-noise ε loss by 1/SNR (~200), so they get plain min-SNR-γ, min(SNR, γ)/SNR.
  */
 export function minSnrWeight(alphaBar: number, gamma: number, prediction: TrainPrediction): number {
   if (gamma <= 0) return 1;
   const snr = alphaBar / Math.max(1 - alphaBar, 1e-12);
-  return Math.min(Math.max(snr, 1), Math.max(gamma, 1)) / (prediction === "epsilon" ? snr : snr + 1);
+  return prediction === "epsilon" ? Math.min(snr, gamma) / snr : Math.min(Math.max(snr, 1), Math.max(gamma, 1)) / (snr + 1);
 }
 
 /** Posterior means and stds of every image, [N, C, h, w] each. */
@@ -116,16 +117,22 @@ async function latentCache(runDir: string, vae: VaeRun, data: ImageCaptionData, 
   return c;
 }
 
-/** 1 / standard deviation of all latent means: makes the scaled latents unit-variance, as SD's 0.18215 does. */
+/**
+ * 1 / standard deviation of the sampled latents μ + σ·ε (variance of the means plus the mean
+ * posterior variance): makes what the U-Net sees unit-variance, as SD's 0.18215 does. For a
+ * trained VAE σ² is ~1% of it; for a barely trained one it dominates.
+ */
 function scalingFactor(c: LatentCache): number {
   let s = 0;
   let s2 = 0;
-  for (const v of c.mean) {
+  let post = 0;
+  for (const [i, v] of c.mean.entries()) {
     s += v;
     s2 += v * v;
+    post += (c.std[i] ?? 0) ** 2;
   }
   const n = c.mean.length;
-  return 1 / Math.sqrt(Math.max(s2 / n - (s / n) ** 2, 1e-12));
+  return 1 / Math.sqrt(Math.max(s2 / n - (s / n) ** 2 + post / n, 1e-12));
 }
 
 /** One step's feeds: noised scaled latents at random timesteps, their targets (ε or v) and loss weights, caption ids (10% empty). */

@@ -10,12 +10,13 @@ import { Rng } from "../../../src/train/rng.js";
 import { minSnrWeight } from "../../../src/train/unet.js";
 import { writeShapes } from "./synthetic.js";
 
-test("SNR weighting: every target ends up weighing the x₀ error by SNR clamped to [1, γ]", () => {
-  for (const [ab, x0Weight] of [[0.999, 5], [0.9, 5], [0.75, 3], [0.5, 1], [0.1, 1], [0.0047, 1]] as const) {
+test("SNR weighting: v weighs the x₀ error by SNR clamped to [1, γ], ε by min(SNR, γ); no weight exceeds 1", () => {
+  for (const [ab, vX0, epsX0] of [[0.999, 5, 5], [0.9, 5, 5], [0.75, 3, 3], [0.5, 1, 1], [0.1, 1, 1 / 9], [0.0047, 1, 0.0047 / 0.9953]] as const) {
     const snr = ab / (1 - ab);
     // ε-MSE = SNR·x₀-MSE and v-MSE = (SNR + 1)·x₀-MSE.
-    assert.ok(Math.abs(minSnrWeight(ab, 5, "epsilon") * snr - x0Weight) < 1e-9 * Math.max(1, snr), `ε at ᾱ ${ab}`);
-    assert.ok(Math.abs(minSnrWeight(ab, 5, "v_prediction") * (snr + 1) - x0Weight) < 1e-9 * Math.max(1, snr), `v at ᾱ ${ab}`);
+    assert.ok(Math.abs(minSnrWeight(ab, 5, "v_prediction") * (snr + 1) - vX0) < 1e-9 * Math.max(1, snr), `v at ᾱ ${ab}`);
+    assert.ok(Math.abs(minSnrWeight(ab, 5, "epsilon") * snr - epsX0) < 1e-9 * Math.max(1, snr), `ε at ᾱ ${ab}`);
+    for (const p of ["v_prediction", "epsilon"] as const) assert.ok(minSnrWeight(ab, 5, p) <= 1 + 1e-12, `${p} weight above 1 at ᾱ ${ab}`);
   }
   assert.equal(minSnrWeight(0.5, 0, "epsilon"), 1, "γ = 0 turns the weighting off");
   assert.ok(Math.abs(minSnrWeight(0.0047, 5, "v_prediction") - 1 / (0.0047 / 0.9953 + 1)) < 1e-12, "high noise keeps (nearly) full v weight");
