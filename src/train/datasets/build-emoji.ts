@@ -1,7 +1,7 @@
 /** `sdts dataset emoji`: writes the emoji training set (Noto + Twemoji, skin tones included) in the common layout. */
+import { join } from "node:path";
 import { InputError } from "../../errors.js";
 import { emojiImagePath, findPackageDir, readEmojiJson, writeEmojiExample } from "../../io/emoji-packages.js";
-import { join } from "node:path";
 import { WEIGHTS_FILE } from "../../io/image-folder.js";
 import { writeJsonFile } from "../../io/run-files.js";
 import { EMOJI_SETS, type EmojiEntry, emojiRecords } from "./emoji.js";

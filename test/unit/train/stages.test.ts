@@ -31,10 +31,10 @@ after(async () => {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** The mean of the last `k` losses is below the mean of the first `k`. */
-function assertFalls(r: TrainResult, what: string, k = 3): void {
-  const first = mean(r.losses.slice(0, k));
-  const last = mean(r.losses.slice(-k));
+/** The mean of the last three losses is below the mean of the first three. */
+function assertFalls(r: TrainResult, what: string): void {
+  const first = mean(r.losses.slice(0, 3));
+  const last = mean(r.losses.slice(-3));
   assert.ok(last < first, `${what}: loss did not fall (${first.toFixed(4)} → ${last.toFixed(4)}): ${r.losses.map((l) => l.toFixed(3)).join(" ")}`);
 }
 
