@@ -19,11 +19,10 @@ import { appendFileSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { openSafetensors } from "../src/io/safetensors.js";
 import { loadModel } from "../src/pipelines/load-model.js";
 import type { Model } from "../src/pipelines/model.js";
 import { ortVersion, parseProvider } from "../src/runtime/providers.js";
-import { SAMPLERS } from "../src/schedulers/samplers.js";
+import { type GoldenCase, caseParams, readCase } from "../test/unit/pipelines/golden-util.js";
 import { fmt, median } from "./util.js";
 
 const T0 = performance.now();
@@ -43,38 +42,10 @@ function errText(e: unknown): string {
   return String(e);
 }
 
-interface CaseJson {
-  prompt: string;
-  negative_prompt: string | null;
-  seed: number;
-  num_inference_steps: number;
-  guidance_scale: number;
+interface CaseJson extends GoldenCase {
   num_images_per_prompt: number;
-  scheduler_class: string;
-  scheduler_overrides: Record<string, unknown>;
   height: number;
   width: number;
-}
-
-/** The A1111 sampler whose diffusers class and overrides are the case's (as test/unit/pipelines/golden-util.ts). */
-function samplerFor(className: string, overrides: Record<string, unknown>): string {
-  const same = (a: Record<string, unknown>, b: Record<string, unknown>) => {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => k !== "eta"));
-    return [...keys].every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
-  };
-  const hit = SAMPLERS.find((s) => s.className === className && same(s.overrides as Record<string, unknown>, overrides));
-  return hit?.name ?? className;
-}
-
-async function readTensor(path: string, name: string): Promise<{ data: Float32Array; shape: number[] }> {
-  const f = await openSafetensors(path);
-  try {
-    const info = f.tensors.get(name);
-    if (!info) throw new Error(`${path} has no tensor ${name}`);
-    return { data: await f.readAsFloat32(name), shape: [...info.shape] };
-  } finally {
-    await f.close();
-  }
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -106,17 +77,13 @@ async function golden(dir: string, providerName: string): Promise<void> {
     for (const c of index.cases) {
       const j = JSON.parse(readFileSync(join(dir, "cases", `${c.name}.json`), "utf8")) as CaseJson;
       const file = join(dir, "cases", c.file);
-      const noise = await readTensor(file, "noise");
-      const final = await readTensor(file, "final_latent");
+      const tensors = await readCase(file);
+      const [noise, final] = [tensors.get("noise"), tensors.get("final_latent")];
+      if (!noise || !final) throw new Error(`${file} lacks noise or final_latent`);
       const t1 = performance.now();
       try {
         const res = await model.txt2img({
-          prompt: j.prompt,
-          negativePrompt: j.negative_prompt ?? "",
-          steps: j.num_inference_steps,
-          cfgScale: j.guidance_scale,
-          sampler: samplerFor(j.scheduler_class, j.scheduler_overrides),
-          seed: j.seed,
+          ...caseParams(j),
           width: j.width,
           height: j.height,
           batchSize: j.num_images_per_prompt,

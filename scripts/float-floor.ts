@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { writeSafetensors } from "../src/io/safetensors.js";
 import { loadModel } from "../src/pipelines/load-model.js";
 import type { Model } from "../src/pipelines/model.js";
-import { samplerFor } from "../test/unit/pipelines/golden-util.js";
+import { caseParams } from "../test/unit/pipelines/golden-util.js";
 import { GOLDEN_DIR } from "../test/golden-dir.js";
 
 const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
@@ -50,14 +50,7 @@ try {
     for (const { name } of index.cases) {
       const j = readJson(join(cdir, `${name}.json`));
       const model = await modelFor(j.pipeline_folder ?? "tiny-pipeline");
-      const common = {
-        prompt: j.prompt,
-        negativePrompt: j.negative_prompt ?? "",
-        steps: j.num_inference_steps,
-        cfgScale: j.guidance_scale,
-        sampler: samplerFor(j.scheduler_class, j.scheduler_overrides),
-        seed: j.seed,
-      };
+      const common = caseParams(j);
       const res =
         kind === "txt2img"
           ? await model.txt2img({ ...common, width: j.width, height: j.height, batchSize: j.num_images_per_prompt, noise: "batch" })

@@ -33,4 +33,27 @@ export function samplerFor(className: string, overrides: Record<string, unknown>
   return hit?.name ?? className;
 }
 
+/** The fields every golden pipeline case (txt2img, img2img, inpaint) records about its run. */
+export interface GoldenCase {
+  prompt: string;
+  negative_prompt: string | null;
+  seed: number;
+  num_inference_steps: number;
+  guidance_scale: number;
+  scheduler_class: string;
+  scheduler_overrides: Record<string, unknown>;
+}
+
+/** The generation parameters a case names, as sdts takes them (the sampler by its A1111 name). */
+export function caseParams(j: GoldenCase): { prompt: string; negativePrompt: string; steps: number; cfgScale: number; sampler: string; seed: number } {
+  return {
+    prompt: j.prompt,
+    negativePrompt: j.negative_prompt ?? "",
+    steps: j.num_inference_steps,
+    cfgScale: j.guidance_scale,
+    sampler: samplerFor(j.scheduler_class, j.scheduler_overrides),
+    seed: j.seed,
+  };
+}
+
 export { assertClose } from "../../assert-close.js";

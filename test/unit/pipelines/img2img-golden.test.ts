@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
-import { assertClose, readCase, readJson, samplerFor } from "./golden-util.js";
+import { type GoldenCase, assertClose, caseParams, readCase, readJson } from "./golden-util.js";
 import { GOLDEN_DIR } from "../../golden-dir.js";
 
 const G = GOLDEN_DIR;
@@ -18,15 +18,8 @@ after(async () => {
   await model.dispose();
 });
 
-interface EditCase {
-  prompt: string;
-  negative_prompt: string | null;
-  seed: number;
+interface EditCase extends GoldenCase {
   strength: number;
-  num_inference_steps: number;
-  guidance_scale: number;
-  scheduler_class: string;
-  scheduler_overrides: Record<string, unknown>;
   width: number;
   height: number;
 }
@@ -40,13 +33,8 @@ for (const c of index.cases) {
     const t = await readCase(join(EDIT, `img2img/${c.file}`));
     const res = await model.img2img({
       image: png,
-      prompt: j.prompt,
-      negativePrompt: j.negative_prompt ?? "",
+      ...caseParams(j),
       strength: j.strength,
-      steps: j.num_inference_steps,
-      cfgScale: j.guidance_scale,
-      sampler: samplerFor(j.scheduler_class, j.scheduler_overrides),
-      seed: j.seed,
     });
     assertClose(`${c.name} final latent`, res.latents.data, t.get("final_latent")?.data ?? new Float32Array(), 1e-4);
     assert.equal(res.info.denoisingStrength, j.strength);

@@ -9,7 +9,7 @@ import { latentMask } from "../../../src/pipelines/mask.js";
 import { encodeSampled } from "../../../src/pipelines/img2img.js";
 import { loadImage } from "../../../src/pipelines/image-input.js";
 import { randn } from "../../../src/schedulers/torch-random.js";
-import { assertClose, readCase, readJson, samplerFor } from "./golden-util.js";
+import { type GoldenCase, assertClose, caseParams, readCase, readJson } from "./golden-util.js";
 import { GOLDEN_DIR } from "../../golden-dir.js";
 
 const G = GOLDEN_DIR;
@@ -23,15 +23,8 @@ after(async () => {
   for (const m of models.values()) await m.dispose();
 });
 
-interface Case {
-  prompt: string;
-  negative_prompt: string | null;
-  seed: number;
+interface Case extends GoldenCase {
   strength: number;
-  num_inference_steps: number;
-  guidance_scale: number;
-  scheduler_class: string;
-  scheduler_overrides: Record<string, unknown>;
   pipeline_folder: string;
   unet_in_channels: number;
 }
@@ -50,13 +43,8 @@ for (const c of index.cases) {
     const res = await model.inpaint({
       image: png,
       mask,
-      prompt: j.prompt,
-      negativePrompt: j.negative_prompt ?? "",
+      ...caseParams(j),
       strength: j.strength,
-      steps: j.num_inference_steps,
-      cfgScale: j.guidance_scale,
-      sampler: samplerFor(j.scheduler_class, j.scheduler_overrides),
-      seed: j.seed,
     });
     // 1e-4 asked, but on these cases PyTorch itself moves by 1.2–1.7e-4 between 1 and 2 threads,
     // and sdts is 1.5–2.4× closer than the golden to a float64 run (scripts/float-floor.py;

@@ -5,21 +5,14 @@ import { join } from "node:path";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import type { Model } from "../../../src/pipelines/model.js";
 import { randn } from "../../../src/schedulers/torch-random.js";
-import { assertClose, readCase, readJson, samplerFor } from "./golden-util.js";
+import { type GoldenCase, assertClose, caseParams, readCase, readJson } from "./golden-util.js";
 import { GOLDEN_DIR } from "../../golden-dir.js";
 
 const DIR = join(GOLDEN_DIR, "tiny-pipeline");
 const golden = (p: string) => join(DIR, p);
 
-interface CaseJson {
-  prompt: string;
-  negative_prompt: string | null;
-  seed: number;
-  num_inference_steps: number;
-  guidance_scale: number;
+interface CaseJson extends GoldenCase {
   num_images_per_prompt: number;
-  scheduler_class: string;
-  scheduler_overrides: Record<string, unknown>;
   input_ids: number[];
   negative_input_ids: number[];
   height: number;
@@ -49,12 +42,7 @@ for (const c of index.cases) {
     assert.deepEqual(randn(noise.shape, j.seed).data, noise.data, "randn vs recorded noise");
     assert.deepEqual(model.tokenizer.encode(j.prompt), j.input_ids);
     const res = await model.txt2img({
-      prompt: j.prompt,
-      negativePrompt: j.negative_prompt ?? "",
-      steps: j.num_inference_steps,
-      cfgScale: j.guidance_scale,
-      sampler: samplerFor(j.scheduler_class, j.scheduler_overrides),
-      seed: j.seed,
+      ...caseParams(j),
       width: j.width,
       height: j.height,
       batchSize: j.num_images_per_prompt,
