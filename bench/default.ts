@@ -5,13 +5,16 @@
  * either style). Needs the dataset folder for the quality part: `sdts dataset emoji data/emoji`
  * (or pass another folder as the first argument, or SDTS_EMOJI_DATA).
  *
- *   npm run bench:default [-- <dataset-folder>] [--model <folder>] [--sampler <name>] [--cfg <scale>]
+ *   npm run bench:default [-- <dataset-folder>] [--model <folder>] [--sampler <name>] [--cfg <scale>] [--prompts <file>]
  *
  * --model measures another model folder (e.g. a fresh `sdts train export`); --sampler and --cfg
- * change the quality run's settings (default: the model's default sampler, CFG 7, 20 steps).
+ * change the quality run's settings (default: the model's default sampler, CFG 7, 20 steps);
+ * --prompts takes another prompt list, e.g. bench/default-prompts-heldout.json: the same 100
+ * emoji in phrasings found neither in the dataset's captions nor in the trainer's CAPTION_WRAPS.
  */
 import { readFileSync } from "node:fs";
 import os from "node:os";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import sharp from "sharp";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
@@ -53,10 +56,11 @@ async function speed(model: Model): Promise<{ first: number; image: number }> {
 interface QualitySettings {
   readonly sampler?: string;
   readonly cfgScale: number;
+  readonly prompts: string;
 }
 
 async function quality(model: Model, dataDir: string, q: QualitySettings): Promise<number> {
-  const cases = JSON.parse(readFileSync(new URL("./default-prompts.json", import.meta.url), "utf8")) as PromptCase[];
+  const cases = JSON.parse(readFileSync(q.prompts, "utf8")) as PromptCase[];
   const data = await readImageCaptionFolder(dataDir, 64);
   const codes = data.names.map(baseCode);
   const n = data.names.length;
@@ -82,8 +86,16 @@ async function quality(model: Model, dataDir: string, q: QualitySettings): Promi
   return (100 * hits) / cases.length;
 }
 
-function parseArgs(argv: readonly string[]): { dataDir?: string; model: string; sampler?: string; cfgScale: number } {
-  const out: { dataDir?: string; model: string; sampler?: string; cfgScale: number } = { model: "default", cfgScale: 7 };
+interface Args {
+  dataDir?: string;
+  model: string;
+  sampler?: string;
+  cfgScale: number;
+  prompts: string;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const out: Args = { model: "default", cfgScale: 7, prompts: fileURLToPath(new URL("./default-prompts.json", import.meta.url)) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const next = () => {
@@ -94,7 +106,8 @@ function parseArgs(argv: readonly string[]): { dataDir?: string; model: string; 
     if (a === "--model") out.model = next();
     else if (a === "--sampler") out.sampler = next();
     else if (a === "--cfg") out.cfgScale = Number(next());
-    else if (a.startsWith("--")) throw new Error(`unknown option ${a} (use --model, --sampler, --cfg)`);
+    else if (a === "--prompts") out.prompts = next();
+    else if (a.startsWith("--")) throw new Error(`unknown option ${a} (use --model, --sampler, --cfg, --prompts)`);
     else out.dataDir = a;
   }
   if (!(out.cfgScale >= 1)) throw new Error("--cfg must be a number ≥ 1");
@@ -117,8 +130,8 @@ async function main(): Promise<void> {
       return;
     }
     const sampler = args.sampler ?? model.defaultParams.sampler;
-    console.log(`quality: 20 steps, ${sampler}, CFG ${args.cfgScale}`);
-    console.log(`default model top-5: ${(await quality(model, dataDir, { sampler, cfgScale: args.cfgScale })).toFixed(0)}%`);
+    console.log(`quality: 20 steps, ${sampler}, CFG ${args.cfgScale}, prompts ${args.prompts}`);
+    console.log(`default model top-5: ${(await quality(model, dataDir, { sampler, cfgScale: args.cfgScale, prompts: args.prompts })).toFixed(0)}%`);
   } finally {
     await model.dispose();
   }

@@ -63,6 +63,12 @@ export async function createSession(model: Uint8Array | string, options: Session
     // (text encoder, U-Net, VAE) on few cores that costs 30–50% (measured by bench/engine.ts).
     extra: { session: { "intra_op.allow_spinning": "0", ...saveOptions(options.saveOptimized) } },
   };
+  const profile = process.env.SDTS_ORT_PROFILE;
+  if (profile) {
+    // Developer switch: onnxruntime writes a per-node timing JSON (<prefix>_<date>.json) when the session is released.
+    ortOptions.enableProfiling = true;
+    ortOptions.profileFilePrefix = `${profile}-${graphName}`;
+  }
   if (options.saveOptimized) {
     ortOptions.optimizedModelFilePath = options.saveOptimized.model;
     // ORT warns that an NCHWc-optimized copy suits only this machine: the cache key says so already.
@@ -153,6 +159,7 @@ class OrtSession implements Session {
     if (this.disposed) return;
     this.disposed = true;
     try {
+      if (process.env.SDTS_ORT_PROFILE) this.inner.endProfiling();
       await this.inner.release();
     } catch (e) {
       throw wrapOrtError(e, "releasing the session", this.provider, this.graphName);

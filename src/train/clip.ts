@@ -21,7 +21,7 @@ import { ParamRegistry, Scope } from "../nn/scope.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { ADAMW_DEFAULTS } from "./adamw.js";
 import { learnBpe } from "./bpe.js";
-import { datasetRgb, gridPng, imageBatch, randomCaption, sampleIndices } from "./data.js";
+import { CAPTION_WRAPS, CAPTION_WRAP_SHARE, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
 import { ImageTower } from "./image-tower.js";
 import { initParams } from "./init.js";
 import { BPE_MERGES, CLIP_PRESETS, type PresetName } from "./presets.js";
@@ -58,7 +58,7 @@ function l2normalize(x: Tensor): Tensor {
 }
 
 /** Unit text and image embeddings [B, E] of the two towers. */
-function towers(s: Scope, c: ClipTextConfig, batch: number, size: number, embed: number): { text: Tensor; image: Tensor } {
+export function towers(s: Scope, c: ClipTextConfig, batch: number, size: number, embed: number): { text: Tensor; image: Tensor } {
   const ids = input("input_ids", "int64", [batch, CLIP_TRAIN_LENGTH]);
   const pooled = new ClipTextEncoder(s, c).forward(ids).pooled; // [B, D]
   const text = new Linear(s.child("text_projection"), c.hiddenSize, embed, { bias: false }).forward(pooled); // [B, E]
@@ -95,8 +95,9 @@ export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOpt
   const saved = await openRun(runDir, "clip", o);
   const preset = o.preset ?? "default";
   const data = await readImageCaptionFolder(dataDir, 64, o.limit);
-  const tok = await runTokenizer(join(runDir, "tokenizer"), data.captions, BPE_MERGES[preset]);
-  const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
+  const tok = await runTokenizer(join(runDir, "tokenizer"), [...data.captions, CAPTION_WRAPS.map((w) => w.replace("{}", ""))], BPE_MERGES[preset]);
+  const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, captionWrap: CAPTION_WRAP_SHARE, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
+  const wrap = Number(run.captionWrap ?? 0); // runs from before the option used the captions as written
   if (!saved) await writeRunConfig(runDir, run);
   const c = parseClipTextConfig(run.model);
   const embed = Number((run.model as Record<string, unknown>).projection_dim ?? c.hiddenSize);
@@ -118,12 +119,13 @@ export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOpt
   const ereg = new ParamRegistry();
   const ev = towers(Scope.root(ereg), c, k, data.size, embed);
   const evalGraph = await compile({ sim: g.matmul(ev.text, g.transpose(ev.image, [1, 0])) }, { name: "clip-eval", ...(o.provider ? { provider: o.provider } : {}) });
+  const draw = new WeightedSampler(data.weights);
   return runStage(runDir, {
     kind: "clip",
     trainer,
     batch(r) {
-      const idx = sampleIndices(r, data.captions.length, o.batch);
-      return { image: imageBatch(data, idx), input_ids: idsTensor(tok, idx.map((i) => randomCaption(data, i, r)), CLIP_TRAIN_LENGTH) };
+      const idx = draw.sample(r, o.batch);
+      return { image: imageBatch(data, idx), input_ids: idsTensor(tok, idx.map((i) => randomCaption(data, i, r, wrap)), CLIP_TRAIN_LENGTH) };
     },
     async sample() {
       const feeds: Record<string, HostTensor> = { image: imageBatch(data, shown), input_ids: idsTensor(tok, shown.map((i) => data.captions[i]?.[0] ?? ""), CLIP_TRAIN_LENGTH) };

@@ -59,10 +59,28 @@ export function imageBatch(d: ImageCaptionData, indices: readonly number[]): Hos
   return { dtype: "float32", shape: [indices.length, 3, s, s], data: out };
 }
 
-/** One of the image's captions, chosen at random. */
-export function randomCaption(d: ImageCaptionData, index: number, rng: Rng): string {
+/**
+ * Generic phrasings a caption is set in while training (`{}` is the caption), so that a prompt
+ * worded unlike any caption of the folder ("an illustration of a tulip", "tulip clip art") still
+ * lands near it: the text encoder learns to look past the words around the subject.
+ */
+export const CAPTION_WRAPS: readonly string[] = [
+  "a picture of {}", "an image of {}", "a drawing of {}", "an illustration of {}", "a rendering of {}", "a photo of {}",
+  "a {}", "the {}", "one {}", "a small {}", "a simple {}", "a cute {}", "a single {}",
+  "{} icon", "an icon of {}", "{} symbol", "a sticker of {}", "{} clip art", "{}, flat design", "{}, vector art",
+  "{} on a white background", "{} picture", "{} image", "cartoon {}", "{} graphic",
+  "draw {}", "show me {}", "please draw {}", "i want {}", "{}, high quality", "{}!", "{}.",
+];
+
+/** Default share of training captions set in one of CAPTION_WRAPS. */
+export const CAPTION_WRAP_SHARE = 0.5;
+
+/** One of the image's captions, chosen at random; with probability `wrap` set in a random CAPTION_WRAPS phrasing. */
+export function randomCaption(d: ImageCaptionData, index: number, rng: Rng, wrap = 0): string {
   const list = d.captions[index] ?? [""];
-  return list[rng.int(list.length)] ?? "";
+  const caption = list[rng.int(list.length)] ?? "";
+  if (wrap <= 0 || caption === "" || rng.next() >= wrap) return caption;
+  return (CAPTION_WRAPS[rng.int(CAPTION_WRAPS.length)] ?? "{}").replace("{}", caption);
 }
 
 /** RGB bytes (HWC) of image `i` of a [N, 3, S, S] tensor in [−1, 1]. */

@@ -7,13 +7,15 @@ import type { Rng } from "./rng.js";
 export type InitRule = "zeros" | "ones" | { readonly normal: number } | { readonly constant: number };
 
 /**
- * The default rule: norm scales 1, biases 0, embeddings N(0, 0.02²), weights N(0, 1/fan_in)
- * (fan_in = all dims but the first, as checkpoints store [out, in, …]).
+ * The default rule: norm scales 1, biases 0, embedding tables and learned positions
+ * (`…token_embedding.weight`, `…positional_embedding`) N(0, 0.02²), weights N(0, 1/fan_in)
+ * (fan_in = all dims but the first, as checkpoints store [out, in, …]) — the linears of
+ * `time_embedding.*` and `add_embedding.*` included.
  */
 export function defaultInit(key: string, shape: readonly number[]): InitRule {
   if (key.endsWith(".bias")) return "zeros";
   if (shape.length <= 1) return "ones";
-  if (key.includes("embedding")) return { normal: 0.02 };
+  if (/embedding(\.weight)?$/.test(key)) return { normal: 0.02 };
   const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
   return { normal: 1 / Math.sqrt(fanIn) };
 }

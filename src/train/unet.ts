@@ -21,7 +21,7 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../schedulers/config.js";
 import { makeAlphasCumprod } from "../schedulers/common.js";
 import { ADAMW_DEFAULTS } from "./adamw.js";
-import { WeightedSampler, imageBatch, randomCaption } from "./data.js";
+import { CAPTION_WRAP_SHARE, WeightedSampler, imageBatch, randomCaption } from "./data.js";
 import { Ema } from "./ema.js";
 import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } from "./frozen.js";
 import { initParams } from "./init.js";
@@ -136,7 +136,7 @@ function scalingFactor(c: LatentCache): number {
 }
 
 /** One step's feeds: noised scaled latents at random timesteps, their targets (ε or v) and loss weights, caption ids (10% empty). */
-function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler }): Record<string, HostTensor> {
+function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler; wrap: number }): Record<string, HostTensor> {
   const [, ch, h, w] = b.cache.shape;
   const per = ch * h * w;
   const len = b.clip.config.maxPositions;
@@ -160,7 +160,7 @@ function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; cli
       sample[k * per + j] = sa * z + sb * n;
       if (b.prediction === "v_prediction") target[k * per + j] = sa * n - sb * z;
     }
-    const caption = r.next() < CAPTION_DROPOUT ? "" : randomCaption(b.data, i, r);
+    const caption = r.next() < CAPTION_DROPOUT ? "" : randomCaption(b.data, i, r, b.wrap);
     b.clip.tokenizer.encode(caption).forEach((id, j) => (ids[k * len + j] = BigInt(id)));
   });
   return {
@@ -193,7 +193,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, Number((await readRunConfig(vaeDir)).imageSize ?? 64), o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: { ...UNET_PRESETS[preset], sample_size: cache.shape[2], cross_attention_dim: clip.config.hiddenSize } };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: CAPTION_WRAP_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: { ...UNET_PRESETS[preset], sample_size: cache.shape[2], cross_attention_dim: clip.config.hiddenSize } };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);
@@ -228,7 +228,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   return runStage(runDir, {
     kind: "unet",
     trainer,
-    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw }),
+    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, wrap: Number(run.captionWrap ?? 0) }),
     afterStep: () => ema.update(),
     extraState: () => ema.tensors(),
     sample: () => sampler.grid(ema.tensors()),

@@ -6,8 +6,8 @@ import { ProgressBar } from "../progress.js";
 const COMMON = {
   data: { type: "positional", description: "folder of images with same-named .txt captions", required: true },
   out: { type: "string", description: "run folder (checkpoint, samples/, loss.jsonl, config.json)", required: true },
-  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 600, unet 3600)" },
-  batch: { type: "string", description: "images per step (default: vae 8, clip 64, unet 64)" },
+  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 1500, unet 3600)" },
+  batch: { type: "string", description: "images per step (default: vae 8, clip 128, unet 64)" },
   lr: { type: "string", description: "peak learning rate, warm-up then cosine decay to 10% (default 1e-3)" },
   resume: { type: "boolean", description: "continue the run in --out from its checkpoint, at the same step" },
   "sample-every": { type: "string", description: "write samples/step-N.png every N steps (default 500)" },
@@ -68,7 +68,7 @@ const clip = defineCommand({
   meta: { name: "clip", description: "Learn a BPE vocabulary and train a small CLIP text encoder contrastively" },
   args: COMMON,
   async run({ args }) {
-    report(await trainClip(args.data, args.out, options(args, { steps: 600, batch: 64, lr: 1e-3 })));
+    report(await trainClip(args.data, args.out, options(args, { steps: 1500, batch: 128, lr: 1e-3 })));
   },
 });
 

@@ -1,14 +1,15 @@
 /**
- * U-Net building blocks: time embedding and the down / mid / up blocks (diffusers `DownBlock2D`,
- * `CrossAttnDownBlock2D`, `UNetMidBlock2DCrossAttn`, `UpBlock2D`, `CrossAttnUpBlock2D`), skip
- * connections as in https://github.com/huggingface/diffusers/blob/b69fd990ad8026f21893499ab396d969b62bb8cc/src/diffusers/models/unets/unet_2d_blocks.py
+ * U-Net building blocks: time embedding, the optional text addition embedding, and the down /
+ * mid / up blocks (diffusers `DownBlock2D`, `CrossAttnDownBlock2D`, `UNetMidBlock2DCrossAttn`,
+ * `UpBlock2D`, `CrossAttnUpBlock2D`), skip connections as in https://github.com/huggingface/diffusers/blob/b69fd990ad8026f21893499ab396d969b62bb8cc/src/diffusers/models/unets/unet_2d_blocks.py
  */
 import { assert } from "../../errors.js";
 import { constant } from "../../graph/apply.js";
 import * as g from "../../graph/ops.js";
 import type { Dim } from "../../graph/shape.js";
 import type { Tensor } from "../../graph/tensor.js";
-import { Linear, silu } from "../../nn/layers.js";
+import { mergeHeads, splitHeads } from "../../nn/attention.js";
+import { LayerNorm, Linear, silu } from "../../nn/layers.js";
 import { ResnetBlock2D } from "../../nn/resnet.js";
 import { Downsample2D, Upsample2D } from "../../nn/sampling.js";
 import type { Scope } from "../../nn/scope.js";
@@ -45,6 +46,73 @@ export class TimestepMLP {
   /** x: [B, C0] → [B, 4·C0] */
   forward(x: Tensor): Tensor {
     return this.linear2.forward(silu(this.linear1.forward(x)));
+  }
+}
+
+/**
+ * diffusers `AttentionPooling` (from DeepFloyd IF): one query token, the sequence mean plus a
+ * learned position, attends over itself and the sequence; the result is that token.
+ * https://github.com/huggingface/diffusers/blob/b69fd990ad8026f21893499ab396d969b62bb8cc/src/diffusers/models/embeddings.py#L573
+ */
+export class AttentionPooling {
+  readonly positionalEmbedding: Tensor;
+  readonly qProj: Linear;
+  readonly kProj: Linear;
+  readonly vProj: Linear;
+  constructor(s: Scope, readonly numHeads: number, readonly dim: number) {
+    this.positionalEmbedding = s.param("positional_embedding", [1, dim]);
+    this.qProj = new Linear(s.child("q_proj"), dim, dim);
+    this.kProj = new Linear(s.child("k_proj"), dim, dim);
+    this.vProj = new Linear(s.child("v_proj"), dim, dim);
+  }
+
+  /**
+   * x: [B, L, D] → [B, D]. The keys are [token, x], but the token's key and value are kept apart
+   * and the softmax over the 1 + L scores is written out: a symbolic L ("L") cannot be concatenated
+   * with 1 (dims are monomials). Scores and softmax are at least float32, as in the reference.
+   */
+  forward(x: Tensor): Tensor {
+    const h = this.numHeads;
+    const dtype = x.dtype;
+    const wide = dtype === "float16" ? "float32" : dtype;
+    const token = g.add(g.reduceMean(x, [1], true), this.positionalEmbedding); // [B, 1, D]
+    // q and k are each scaled by d^(−1/4), as the reference does (its guard against fp16 overflow).
+    const scale = 1 / Math.sqrt(Math.sqrt(this.dim / h));
+    const keys = (t: Tensor) => g.transpose(splitHeads(g.mul(this.kProj.forward(t), scale), h), [0, 1, 3, 2]); // [B, H, d, ·]
+    const q = splitHeads(g.mul(this.qProj.forward(token), scale), h); // [B, H, 1, d]
+    const sTok = g.cast(g.matmul(q, keys(token)), wide); // [B, H, 1, 1]
+    const sSeq = g.cast(g.matmul(q, keys(x)), wide); // [B, H, 1, L]
+    const top = g.maximum(g.reduceMax(sSeq, [3], true), sTok); // [B, H, 1, 1]: the largest score, so exp cannot overflow
+    const eTok = g.exp(g.sub(sTok, top));
+    const eSeq = g.exp(g.sub(sSeq, top)); // [B, H, 1, L]
+    const total = g.add(eTok, g.reduceSum(eSeq, [3], true)); // [B, H, 1, 1]
+    const pTok = g.cast(g.div(eTok, total), dtype);
+    const pSeq = g.cast(g.div(eSeq, total), dtype);
+    const vTok = splitHeads(this.vProj.forward(token), h); // [B, H, 1, d]
+    const vSeq = splitHeads(this.vProj.forward(x), h); // [B, H, L, d]
+    const out = g.add(g.mul(pTok, vTok), g.matmul(pSeq, vSeq)); // [B, H, 1, d]
+    return g.squeeze(mergeHeads(out), [1]); // [B, D]
+  }
+}
+
+/**
+ * `add_embedding` of `addition_embed_type: "text"` (diffusers `TextTimeEmbedding`): LayerNorm →
+ * attention pooling → Linear to the time-embedding width → LayerNorm.
+ */
+export class TextTimeEmbedding {
+  readonly norm1: LayerNorm;
+  readonly pool: AttentionPooling;
+  readonly proj: Linear;
+  readonly norm2: LayerNorm;
+  constructor(s: Scope, encoderDim: number, timeDim: number, numHeads: number) {
+    this.norm1 = new LayerNorm(s.child("norm1"), encoderDim);
+    this.pool = new AttentionPooling(s.child("pool"), numHeads, encoderDim);
+    this.proj = new Linear(s.child("proj"), encoderDim, timeDim);
+    this.norm2 = new LayerNorm(s.child("norm2"), timeDim);
+  }
+  /** context: [B, L, D] → [B, 4·C0] */
+  forward(context: Tensor): Tensor {
+    return this.norm2.forward(this.proj.forward(this.pool.forward(this.norm1.forward(context))));
   }
 }
 

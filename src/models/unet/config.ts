@@ -35,6 +35,19 @@ export interface UNetConfig {
   readonly downsamplePadding: 0 | 1;
   /** Default latent size the model was trained at (64 for SD 1.5, 96 for SD 2.1-v), if known. */
   readonly sampleSize?: number;
+  /** diffusers `addition_embed_type` "text": a pooled context embedding added to the time embedding. Absent in SD. */
+  readonly additionEmbed?: AdditionEmbedConfig;
+}
+
+/**
+ * diffusers' `addition_embed_type: "text"` (`add_embedding`, a `TextTimeEmbedding`): the context
+ * [B, L, crossAttentionDim] is attention-pooled to one vector, projected to the time-embedding
+ * width and added to the time embedding before the first block.
+ */
+export interface AdditionEmbedConfig {
+  readonly type: "text";
+  /** Heads of the attention pooling (diffusers' `addition_embed_type_num_heads`, default 64). */
+  readonly numHeads: number;
 }
 
 const SD_BASE = {
@@ -97,7 +110,6 @@ const UNSUPPORTED: ReadonlyArray<[string, unknown]> = [
   ["dual_cross_attention", false],
   ["only_cross_attention", false],
   ["class_embed_type", null],
-  ["addition_embed_type", null],
   ["num_class_embeds", null],
   ["encoder_hid_dim", null],
   ["encoder_hid_dim_type", null],
@@ -122,6 +134,16 @@ function checkUnsupported(j: Json): void {
     if (v === undefined || v === sd || (Array.isArray(v) && v.every((e) => e === sd))) continue;
     throw new ConfigError(`unet config: '${key}' = ${JSON.stringify(v)} is not supported (sdts runs SD 1.x / 2.x U-Nets, where it is ${JSON.stringify(sd)})`);
   }
+}
+
+/** `addition_embed_type` and its head count; undefined when it is null (SD). */
+function parseAdditionEmbed(j: Json): AdditionEmbedConfig | undefined {
+  const type = j["addition_embed_type"] ?? null;
+  if (type === null) return undefined;
+  if (type !== "text") {
+    throw new ConfigError(`unet config: addition_embed_type ${JSON.stringify(type)} is not supported; sdts implements null (SD 1.x / 2.x) and "text" (a pooled context embedding, as DeepFloyd IF uses)`);
+  }
+  return { type, numHeads: get(j, "addition_embed_type_num_heads", 64, isPosInt, "a positive integer") };
 }
 
 /** Reads a per-level list given as one number or a list of the level count. */
@@ -170,6 +192,7 @@ export function parseUNetConfig(json: unknown): UNetConfig {
   if (pad !== 0 && pad !== 1) throw new ConfigError(`unet config: downsample_padding must be 0 or 1 (got ${pad})`);
   const layers = get(j, "layers_per_block", 2, isPosInt, "a positive integer (per-level lists are not supported)");
   const sampleSize = j["sample_size"];
+  const additionEmbed = parseAdditionEmbed(j);
   const c: UNetConfig = {
     inChannels: get(j, "in_channels", 4, isPosInt, "a positive integer"),
     outChannels: get(j, "out_channels", 4, isPosInt, "a positive integer"),
@@ -187,6 +210,7 @@ export function parseUNetConfig(json: unknown): UNetConfig {
     freqShift: get(j, "freq_shift", 0, isNum, "a number"),
     downsamplePadding: pad,
     ...(isPosInt(sampleSize) ? { sampleSize } : {}),
+    ...(additionEmbed ? { additionEmbed } : {}),
   };
   return validateUNetConfig(c);
 }
@@ -203,6 +227,10 @@ export function validateUNetConfig(c: UNetConfig): UNetConfig {
     const usesHeads = c.crossAttention[i] === true || i === n - 1;
     if (usesHeads && ch % h !== 0) throw new ConfigError(`unet config: level ${i} has ${ch} channels, not divisible into ${h} attention heads`);
   });
+  const pool = c.additionEmbed?.numHeads;
+  if (pool !== undefined && c.crossAttentionDim % pool !== 0) {
+    throw new ConfigError(`unet config: cross_attention_dim ${c.crossAttentionDim} is not divisible into addition_embed_type_num_heads ${pool} pooling heads; give a head count that divides it`);
+  }
   return c;
 }
 
@@ -229,6 +257,9 @@ export function detectUNetConfig(shapes: ReadonlyMap<string, readonly number[]>,
   if (levels === 0) throw new ConfigError("cannot detect the U-Net config: no 'down_blocks.N.resnets.0.conv1.weight' tensors");
   const channels = Array.from({ length: levels }, (_, i) => dimOf(shapes, `down_blocks.${i}.resnets.0.conv1.weight`, 0));
   const crossAttention = channels.map((_, i) => shapes.has(`down_blocks.${i}.attentions.0.proj_in.weight`));
+  if (shapes.has("add_embedding.norm1.weight") && overrides.additionEmbed === undefined) {
+    throw new ConfigError("cannot detect the U-Net config: it has a text addition embedding (add_embedding.*) whose pooling head count the shapes do not give; give additionEmbed (from its config.json)");
+  }
   const attn = "mid_block.attentions.0";
   const linear = (shapes.get(`${attn}.proj_in.weight`)?.length ?? 4) === 2;
   const numHeads = overrides.numHeads ?? channels.map((ch) => (linear ? ch / 64 : 8));

@@ -124,6 +124,10 @@ export function sourceUNetKey(canonicalKey: string, rules: readonly PrefixRule[]
  * `prefix`. Read left to right to load, right to left to write a single-file checkpoint.
  */
 export function unetKeyPairs(c: UNetConfig, prefix = SD_UNET_PREFIX): KeyPair[] {
+  if (c.additionEmbed !== undefined) {
+    // SD's original layout has no such module (DeepFloyd IF's `encoder_pooling` is another layout), so there is no name to give it.
+    throw new ConfigError(`U-Net key map: the original single-file layout has no keys for addition_embed_type "${c.additionEmbed.type}" (add_embedding.*); keep this U-Net as a diffusers folder`);
+  }
   const reg = new ParamRegistry();
   new UNet2DConditionModel(Scope.root(reg), c);
   const rules = unetPrefixRules(unetLayout(c));

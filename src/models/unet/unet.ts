@@ -9,7 +9,7 @@ import { type Dim, dimDivide, dimProduct } from "../../graph/shape.js";
 import type { Tensor } from "../../graph/tensor.js";
 import { Conv2d, GroupNorm, silu } from "../../nn/layers.js";
 import type { Scope } from "../../nn/scope.js";
-import { type BlockInputs, DownBlock, MidBlock, TimestepMLP, UpBlock, timestepEmbedding } from "./blocks.js";
+import { type BlockInputs, DownBlock, MidBlock, TextTimeEmbedding, TimestepMLP, UpBlock, timestepEmbedding } from "./blocks.js";
 import type { UNetConfig } from "./config.js";
 
 /** What one forward pass yields. */
@@ -18,7 +18,7 @@ export interface UNetOutput {
   readonly out: Tensor;
   /** Head-averaged cross-attention probabilities of every transformer, in run order, [B, h·w, L]. */
   readonly crossProbs: readonly Tensor[];
-  /** Intermediate values named as diffusers' submodules (time_proj, conv_in, down_blocks.0, …). */
+  /** Intermediate values named as diffusers' submodules (time_proj, add_embedding, conv_in, down_blocks.0, …). */
   readonly trace: ReadonlyMap<string, Tensor>;
 }
 
@@ -26,6 +26,8 @@ export interface UNetOutput {
 export class UNet2DConditionModel {
   readonly convIn: Conv2d;
   readonly timeEmbedding: TimestepMLP;
+  /** Only where the config has `addition_embed_type: "text"`. */
+  readonly addEmbedding: TextTimeEmbedding | undefined;
   readonly downBlocks: DownBlock[];
   readonly midBlock: MidBlock;
   readonly upBlocks: UpBlock[];
@@ -37,6 +39,8 @@ export class UNet2DConditionModel {
     const levels = c.blockOutChannels.length;
     this.convIn = new Conv2d(s.child("conv_in"), c.inChannels, c0, 3, { padding: 1 });
     this.timeEmbedding = new TimestepMLP(s.child("time_embedding"), c0, 4 * c0);
+    const add = c.additionEmbed;
+    this.addEmbedding = add === undefined ? undefined : new TextTimeEmbedding(s.child("add_embedding"), c.crossAttentionDim, 4 * c0, add.numHeads);
     this.downBlocks = Array.from({ length: levels }, (_, i) => new DownBlock(s.child("down_blocks").child(i), c, i));
     this.midBlock = new MidBlock(s.child("mid_block"), c);
     this.upBlocks = Array.from({ length: levels }, (_, i) => new UpBlock(s.child("up_blocks").child(i), c, i));
@@ -56,8 +60,12 @@ export class UNet2DConditionModel {
 
     // 1. time: sinusoid of t, then the MLP
     const tproj = tap("time_proj", timestepEmbedding(g.cast(timestep, "float32"), c.blockOutChannels[0] ?? 0, c.flipSinToCos, c.freqShift)); // [B, C0]
-    const temb = tap("time_embedding", this.timeEmbedding.forward(g.cast(tproj, dtype))); // [B, 4·C0]
-    const io: BlockInputs = { temb, context: g.cast(context, dtype), crossProbs: [] };
+    let temb = tap("time_embedding", this.timeEmbedding.forward(g.cast(tproj, dtype))); // [B, 4·C0]
+    const ctx = g.cast(context, dtype);
+    // addition_embed_type "text": the pooled context joins the time embedding before any block, as in
+    // diffusers (time_embedding_act_fn, which would come next, must be null: config.ts rejects it)
+    if (this.addEmbedding !== undefined) temb = g.add(temb, tap("add_embedding", this.addEmbedding.forward(ctx))); // [B, 4·C0]
+    const io: BlockInputs = { temb, context: ctx, crossProbs: [] };
 
     // 2. encoder, keeping every layer's output for the skips
     let x = tap("conv_in", this.convIn.forward(g.cast(sample, dtype))); // [B, C0, H, W]

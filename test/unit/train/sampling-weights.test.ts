@@ -1,11 +1,12 @@
-/** U-Net stage details with exact answers: min-SNR weights, weighted draws, the weights.json file. */
+/** Training-data details with exact answers: min-SNR weights, weighted draws, the weights.json file, caption phrasings, initial values. */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readImageCaptionFolder } from "../../../src/io/image-folder.js";
-import { WeightedSampler } from "../../../src/train/data.js";
+import { CAPTION_WRAPS, CAPTION_WRAP_SHARE, WeightedSampler, randomCaption } from "../../../src/train/data.js";
+import { defaultInit } from "../../../src/train/init.js";
 import { Rng } from "../../../src/train/rng.js";
 import { minSnrWeight } from "../../../src/train/unet.js";
 import { writeShapes } from "./synthetic.js";
@@ -56,4 +57,32 @@ test("weights.json: read by name, default 1; bad values are named", async () => 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("randomCaption: wrap 0 returns the captions as written; wrap 1 sets each in a CAPTION_WRAPS phrasing; empty captions stay empty", () => {
+  const data = { captions: [["red apple", "apple, noto"], [""]] } as unknown as Parameters<typeof randomCaption>[0];
+  const rng = new Rng(5);
+  const seen = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const c = randomCaption(data, 0, rng);
+    assert.ok(c === "red apple" || c === "apple, noto", c);
+    const w = randomCaption(data, 0, rng, 1);
+    const phrasing = CAPTION_WRAPS.find((p) => w === p.replace("{}", "red apple") || w === p.replace("{}", "apple, noto"));
+    assert.ok(phrasing !== undefined, `'${w}' is not a wrapped caption`);
+    seen.add(phrasing);
+    assert.equal(randomCaption(data, 1, rng, 1), "", "the empty caption is not wrapped");
+  }
+  assert.ok(seen.size > CAPTION_WRAPS.length / 2, `only ${seen.size} phrasings drawn in 200 tries`);
+  let wrapped = 0;
+  for (let i = 0; i < 4000; i++) wrapped += Number(!["red apple", "apple, noto"].includes(randomCaption(data, 0, rng, CAPTION_WRAP_SHARE)));
+  assert.ok(Math.abs(wrapped / 4000 - CAPTION_WRAP_SHARE) < 0.03, `${wrapped} of 4000 wrapped`);
+});
+
+test("defaultInit: embedding tables N(0, 0.02²); the linears of time/add embeddings by fan-in", () => {
+  assert.deepEqual(defaultInit("text_model.embeddings.token_embedding.weight", [100, 32]), { normal: 0.02 });
+  assert.deepEqual(defaultInit("add_embedding.pool.positional_embedding", [1, 32]), { normal: 0.02 });
+  assert.deepEqual(defaultInit("time_embedding.linear_1.weight", [128, 32]), { normal: 1 / Math.sqrt(32) });
+  assert.deepEqual(defaultInit("add_embedding.pool.q_proj.weight", [32, 32]), { normal: 1 / Math.sqrt(32) });
+  assert.equal(defaultInit("add_embedding.norm1.weight", [32]), "ones");
+  assert.equal(defaultInit("add_embedding.proj.bias", [128]), "zeros");
 });

@@ -1,0 +1,86 @@
+# Writes test/fixtures/unet-text-embed/: a tiny diffusers UNet2DConditionModel with
+# addition_embed_type "text" (add_embedding = TextTimeEmbedding, 2 pooling heads) and random
+# weights, and one reference forward pass of it.
+#
+#   unet/config.json                          the model's diffusers config
+#   unet/diffusion_pytorch_model.safetensors  its state_dict (F32)
+#   io.safetensors                            sample [2,4,8,8], timestep [2], encoder_hidden_states
+#                                             [2,16,32]; out [2,4,8,8] and add_embedding [2,32],
+#                                             the add_embedding module's output (all F32)
+#
+# Every parameter is random and non-zero (LayerNorm and GroupNorm affines too), so each one
+# matters. Channels are 8 per level to keep the fixture under 200 KB.
+#
+#   . ../shared/tools/torch-peer/env.sh && $PY scripts/make-unet-text-embed-fixture.py [out_dir]
+import json
+import os
+import sys
+
+import torch
+
+from diffusers import UNet2DConditionModel
+from st import save_file
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "unet-text-embed")
+
+torch.manual_seed(1234)
+unet = UNet2DConditionModel(
+    sample_size=8,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(8, 8),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    attention_head_dim=2,
+    cross_attention_dim=32,
+    norm_num_groups=4,
+    addition_embed_type="text",
+    addition_embed_type_num_heads=2,
+).eval()
+
+with torch.no_grad():
+    for name, p in unet.named_parameters():
+        if p.dim() == 1:
+            # norm scales around 1, every bias (and shift) small but non-zero
+            base = 1.0 if name.endswith("weight") else 0.0
+            p.copy_(base + 0.2 * torch.randn_like(p))
+        elif name.endswith("positional_embedding"):
+            p.copy_(torch.randn_like(p))
+        # other weights keep diffusers' (non-zero) default init
+
+sample = torch.randn(2, 4, 8, 8)
+timestep = torch.tensor([10.0, 981.0])
+context = torch.randn(2, 16, 32)
+
+pooled = {}
+hook = unet.add_embedding.register_forward_hook(lambda _m, _i, o: pooled.__setitem__("add_embedding", o.detach().clone()))
+with torch.no_grad():
+    out = unet(sample, timestep, encoder_hidden_states=context).sample
+    hook.remove()
+    # how much the addition embedding moves the output: the test must not pass without it
+    saved = unet.add_embedding.forward
+    unet.add_embedding.forward = lambda h: torch.zeros(h.shape[0], 32)
+    without = unet(sample, timestep, encoder_hidden_states=context).sample
+    unet.add_embedding.forward = saved
+
+os.makedirs(os.path.join(OUT, "unet"), exist_ok=True)
+cfg = {k: v for k, v in dict(unet.config).items() if not k.startswith("_")}
+cfg = {"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.27.2", **cfg}
+with open(os.path.join(OUT, "unet", "config.json"), "w") as f:
+    json.dump(cfg, f, indent=2, sort_keys=True)
+    f.write("\n")
+state = {k: v.contiguous() for k, v in unet.state_dict().items()}
+save_file(state, os.path.join(OUT, "unet", "diffusion_pytorch_model.safetensors"), metadata={"format": "pt"})
+save_file(
+    {
+        "sample": sample,
+        "timestep": timestep,
+        "encoder_hidden_states": context,
+        "out": out.contiguous(),
+        "add_embedding": pooled["add_embedding"].contiguous(),
+    },
+    os.path.join(OUT, "io.safetensors"),
+)
+print("add_embedding keys:", sorted(k for k in state if k.startswith("add_embedding.")))
+print(f"params {sum(v.numel() for v in state.values())}, max |out| {out.abs().max():.4f}, max |out - out without add_embedding| {(out - without).abs().max():.4f}")
