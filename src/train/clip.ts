@@ -21,7 +21,7 @@ import { ParamRegistry, Scope } from "../nn/scope.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { ADAMW_DEFAULTS } from "./adamw.js";
 import { learnBpe } from "./bpe.js";
-import { CAPTION_WRAPS, CAPTION_WRAP_SHARE, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
+import { CAPTION_WORDS, CAPTION_WRAP_SHARE, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
 import { ImageTower } from "./image-tower.js";
 import { initParams } from "./init.js";
 import { BPE_MERGES, CLIP_PRESETS, type PresetName } from "./presets.js";
@@ -95,7 +95,7 @@ export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOpt
   const saved = await openRun(runDir, "clip", o);
   const preset = o.preset ?? "default";
   const data = await readImageCaptionFolder(dataDir, 64, o.limit);
-  const tok = await runTokenizer(join(runDir, "tokenizer"), [...data.captions, CAPTION_WRAPS.map((w) => w.replace("{}", ""))], BPE_MERGES[preset]);
+  const tok = await runTokenizer(join(runDir, "tokenizer"), [...data.captions, Object.values(CAPTION_WORDS).flat()], BPE_MERGES[preset]);
   const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, captionWrap: CAPTION_WRAP_SHARE, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
   const wrap = Number(run.captionWrap ?? 0); // runs from before the option used the captions as written
   if (!saved) await writeRunConfig(runDir, run);

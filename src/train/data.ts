@@ -60,27 +60,55 @@ export function imageBatch(d: ImageCaptionData, indices: readonly number[]): Hos
 }
 
 /**
- * Generic phrasings a caption is set in while training (`{}` is the caption), so that a prompt
- * worded unlike any caption of the folder ("an illustration of a tulip", "tulip clip art") still
- * lands near it: the text encoder learns to look past the words around the subject.
+ * The words a training caption may be set in (`rephrase`), so that a prompt worded unlike any
+ * caption of the folder ("an illustration of a tulip", "tulip clip art") still lands near it:
+ * the text encoder learns to look past whatever surrounds the subject. Drawn independently, they
+ * make thousands of phrasings rather than a few templates to memorise.
  */
-export const CAPTION_WRAPS: readonly string[] = [
-  "a picture of {}", "an image of {}", "a drawing of {}", "an illustration of {}", "a rendering of {}", "a photo of {}",
-  "a {}", "the {}", "one {}", "a small {}", "a simple {}", "a cute {}", "a single {}",
-  "{} icon", "an icon of {}", "{} symbol", "a sticker of {}", "{} clip art", "{}, flat design", "{}, vector art",
-  "{} on a white background", "{} picture", "{} image", "cartoon {}", "{} graphic",
-  "draw {}", "show me {}", "please draw {}", "i want {}", "{}, high quality", "{}!", "{}.",
-];
+export const CAPTION_WORDS = {
+  prefixes: [
+    "a picture of", "an image of", "a drawing of", "an illustration of", "a rendering of", "a photo of", "a sketch of", "a painting of",
+    "a cartoon of", "a graphic of", "a depiction of", "a design of", "a close-up of", "art of", "a", "an", "the", "one", "some", "my",
+    "draw", "show me", "please draw", "i want", "make", "generate", "create", "give me", "here is", "paint", "depict", "a view of",
+  ],
+  adjectives: ["small", "simple", "cute", "single", "big", "colorful", "plain", "nice", "classic", "minimal", "bright", "clean", "bold", "tiny", "lovely", "funny"],
+  suffixes: [
+    "icon", "symbol", "sticker", "clip art", "graphic", "picture", "image", "drawing", "illustration", "logo", "badge", "cartoon", "design", "art",
+    ", flat design", ", vector art", "on a white background", ", high quality", ", centered", ", isolated", ", digital art", ", white background",
+    "!", ".", "please", "for my app", "for a website", "in color",
+  ],
+  /** What may stand in for a caption's ", " separators. */
+  joins: [" ", " - ", "; ", " | ", ": ", " / "],
+} as const;
 
-/** Default share of training captions set in one of CAPTION_WRAPS. */
+/** Default share of training captions that `rephrase` rewrites. */
 export const CAPTION_WRAP_SHARE = 0.5;
 
-/** One of the image's captions, chosen at random; with probability `wrap` set in a random CAPTION_WRAPS phrasing. */
+const pickFrom = <T>(list: readonly T[], rng: Rng): T => list[rng.int(list.length)] as T;
+
+/**
+ * A rewording of `caption` from CAPTION_WORDS: a prefix (60%), an adjective before the subject
+ * (30%), a suffix (50%), its ", " separators replaced (25%); always at least one change.
+ */
+export function rephrase(caption: string, rng: Rng): string {
+  let c = caption;
+  const changes = () => c !== caption;
+  if (rng.next() < 0.25) c = c.split(", ").join(pickFrom(CAPTION_WORDS.joins, rng));
+  if (rng.next() < 0.3) c = `${pickFrom(CAPTION_WORDS.adjectives, rng)} ${c}`;
+  if (rng.next() < 0.6) c = `${pickFrom(CAPTION_WORDS.prefixes, rng)} ${c}`;
+  if (rng.next() < 0.5 || !changes()) {
+    const s = pickFrom(CAPTION_WORDS.suffixes, rng);
+    c = /^[,.!]/.test(s) ? `${c}${s}` : `${c} ${s}`;
+  }
+  return c;
+}
+
+/** One of the image's captions, chosen at random; with probability `wrap` reworded by `rephrase`. */
 export function randomCaption(d: ImageCaptionData, index: number, rng: Rng, wrap = 0): string {
   const list = d.captions[index] ?? [""];
   const caption = list[rng.int(list.length)] ?? "";
   if (wrap <= 0 || caption === "" || rng.next() >= wrap) return caption;
-  return (CAPTION_WRAPS[rng.int(CAPTION_WRAPS.length)] ?? "{}").replace("{}", caption);
+  return rephrase(caption, rng);
 }
 
 /** RGB bytes (HWC) of image `i` of a [N, 3, S, S] tensor in [−1, 1]. */

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readImageCaptionFolder } from "../../../src/io/image-folder.js";
-import { CAPTION_WRAPS, CAPTION_WRAP_SHARE, WeightedSampler, randomCaption } from "../../../src/train/data.js";
+import { CAPTION_WORDS, CAPTION_WRAP_SHARE, WeightedSampler, randomCaption } from "../../../src/train/data.js";
 import { defaultInit } from "../../../src/train/init.js";
 import { Rng } from "../../../src/train/rng.js";
 import { minSnrWeight } from "../../../src/train/unet.js";
@@ -59,20 +59,25 @@ test("weights.json: read by name, default 1; bad values are named", async () => 
   }
 });
 
-test("randomCaption: wrap 0 returns the captions as written; wrap 1 sets each in a CAPTION_WRAPS phrasing; empty captions stay empty", () => {
+test("randomCaption: wrap 0 returns the captions as written; wrap 1 rewords each with CAPTION_WORDS around the caption; empty captions stay empty", () => {
   const data = { captions: [["red apple", "apple, noto"], [""]] } as unknown as Parameters<typeof randomCaption>[0];
   const rng = new Rng(5);
-  const seen = new Set<string>();
-  for (let i = 0; i < 200; i++) {
+  const prefixes = new Set<string>();
+  const all = Object.values(CAPTION_WORDS).flat();
+  for (let i = 0; i < 400; i++) {
     const c = randomCaption(data, 0, rng);
     assert.ok(c === "red apple" || c === "apple, noto", c);
     const w = randomCaption(data, 0, rng, 1);
-    const phrasing = CAPTION_WRAPS.find((p) => w === p.replace("{}", "red apple") || w === p.replace("{}", "apple, noto"));
-    assert.ok(phrasing !== undefined, `'${w}' is not a wrapped caption`);
-    seen.add(phrasing);
-    assert.equal(randomCaption(data, 1, rng, 1), "", "the empty caption is not wrapped");
+    assert.ok(w !== "red apple" && w !== "apple, noto", `'${w}' was not reworded`);
+    assert.ok(w.includes("red apple") || /apple(, | - |; | \| |: | \/ | )noto/.test(w), `'${w}' lost the caption`);
+    // what is left once the caption is cut out is made of CAPTION_WORDS only
+    const rest = w.replace(/red apple|apple.{1,3}noto/, "").split(/[ ,.!]+/).filter((x) => x !== "");
+    for (const word of rest) assert.ok(all.some((p) => p.split(/[ ,.!]+/).includes(word)), `'${word}' in '${w}' is not from CAPTION_WORDS`);
+    const first = CAPTION_WORDS.prefixes.find((p) => w.startsWith(`${p} `));
+    if (first !== undefined) prefixes.add(first);
+    assert.equal(randomCaption(data, 1, rng, 1), "", "the empty caption is not reworded");
   }
-  assert.ok(seen.size > CAPTION_WRAPS.length / 2, `only ${seen.size} phrasings drawn in 200 tries`);
+  assert.ok(prefixes.size > CAPTION_WORDS.prefixes.length / 2, `only ${prefixes.size} prefixes drawn in 400 tries`);
   let wrapped = 0;
   for (let i = 0; i < 4000; i++) wrapped += Number(!["red apple", "apple, noto"].includes(randomCaption(data, 0, rng, CAPTION_WRAP_SHARE)));
   assert.ok(Math.abs(wrapped / 4000 - CAPTION_WRAP_SHARE) < 0.03, `${wrapped} of 4000 wrapped`);
