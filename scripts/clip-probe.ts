@@ -4,7 +4,7 @@
  * (any skin tone, either style) is among the 5 images the contrastive embeddings rank first —
  * the most identity a U-Net conditioned on this encoder can be told.
  *
- *   npx tsx scripts/clip-probe.ts <clip-run>
+ *   npx tsx scripts/clip-probe.ts <clip-run> [--misses]
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -57,7 +57,9 @@ async function top5(texts: readonly string[], want: readonly string[]): Promise<
       const sim = new Float64Array(N);
       for (let j = 0; j < N; j++) for (let e = 0; e < E; e++) sim[j] = (sim[j] ?? 0) + (t[k * E + e] ?? 0) * (img[j * E + e] ?? 0);
       const top = [...sim.keys()].sort((a, b) => (sim[b] ?? 0) - (sim[a] ?? 0)).slice(0, 5);
-      hits += Number(top.some((j) => codes[j] === want[s + k]));
+      const hit = top.some((j) => codes[j] === want[s + k]);
+      hits += Number(hit);
+      if (!hit && process.argv.includes("--misses")) console.log(`  miss: ${texts[s + k] ?? ""} → ${top.map((j) => data.names[j]).join(", ")}`);
     });
   }
   return (100 * hits) / texts.length;
