@@ -12,27 +12,15 @@
  * --prompts takes another prompt list, e.g. bench/default-prompts-heldout.json: the same 100
  * emoji in phrasings found neither in the dataset's captions nor in the trainer's CAPTION_WRAPS.
  */
-import { readFileSync } from "node:fs";
 import os from "node:os";
-import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import sharp from "sharp";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
 import { pathExists } from "../src/io/run-files.js";
 import { loadModel } from "../src/pipelines/load-model.js";
 import type { Model } from "../src/pipelines/model.js";
+import { PROMPT_FILES, baseCode, readPromptCases, smallest, squaredDistances } from "./emoji-match.js";
 import { median } from "./util.js";
-
-interface PromptCase {
-  readonly prompt: string;
-  /** Image code of the named emoji (without skin-tone modifiers). */
-  readonly emoji: string;
-}
-
-/** "twemoji-1f44b-1f3fd" → "1f44b": drops the style word and skin-tone modifiers. */
-function baseCode(name: string): string {
-  return name.replace(/^[a-z]+-/, "").split("-").filter((p) => !/^1f3f[b-f]$/.test(p)).join("-");
-}
 
 async function rgbOf(png: Uint8Array): Promise<Uint8Array> {
   const b = await sharp(png).removeAlpha().raw().toBuffer();
@@ -60,25 +48,14 @@ interface QualitySettings {
 }
 
 async function quality(model: Model, dataDir: string, q: QualitySettings): Promise<number> {
-  const cases = JSON.parse(readFileSync(q.prompts, "utf8")) as PromptCase[];
+  const cases = readPromptCases(q.prompts);
   const data = await readImageCaptionFolder(dataDir, 64);
   const codes = data.names.map(baseCode);
-  const n = data.names.length;
-  const per = 64 * 64 * 3;
   let hits = 0;
   for (const [i, c] of cases.entries()) {
     const res = await model.txt2img({ prompt: c.prompt, steps: 20, cfgScale: q.cfgScale, width: 64, height: 64, seed: 1000 + i, ...(q.sampler ? { sampler: q.sampler } : {}) });
     const img = await rgbOf(res.images[0] as Uint8Array);
-    const dist = new Float64Array(n);
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < per; k++) {
-        const d = (img[k] ?? 0) - (data.rgb[j * per + k] ?? 0);
-        s += d * d;
-      }
-      dist[j] = s;
-    }
-    const top = [...dist.keys()].sort((a, b) => (dist[a] ?? 0) - (dist[b] ?? 0)).slice(0, 5);
+    const top = smallest(squaredDistances(img, data.rgb, 64 * 64 * 3), 5);
     const hit = top.some((j) => codes[j] === c.emoji);
     if (hit) hits += 1;
     console.log(`${hit ? "✓" : "·"} ${c.prompt.padEnd(48)} nearest: ${top.map((j) => data.names[j]).join(", ")}`);
@@ -95,7 +72,7 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const out: Args = { model: "default", cfgScale: 7, prompts: fileURLToPath(new URL("./default-prompts.json", import.meta.url)) };
+  const out: Args = { model: "default", cfgScale: 7, prompts: PROMPT_FILES[0] as string };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const next = () => {

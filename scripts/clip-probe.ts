@@ -6,8 +6,8 @@
  *
  *   npx tsx scripts/clip-probe.ts <clip-run> [--misses]
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { PROMPT_FILES, baseCode, readPromptCases, smallest, squaredDistances } from "../bench/emoji-match.js";
 import { compile } from "../src/graph/compile.js";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
 import { parseClipTextConfig } from "../src/models/clip/config.js";
@@ -20,7 +20,6 @@ import { readClipRun } from "../src/train/frozen.js";
 import { readRunConfig } from "../src/train/run.js";
 
 const B = 64;
-const baseCode = (name: string) => name.replace(/^[a-z]+-/, "").split("-").filter((p) => !/^1f3f[b-f]$/.test(p)).join("-");
 const dir = process.argv[2];
 if (!dir) throw new Error("usage: npx tsx scripts/clip-probe.ts <clip-run>");
 const run = await readRunConfig(dir);
@@ -54,9 +53,8 @@ async function top5(texts: readonly string[], want: readonly string[]): Promise<
     const part = texts.slice(s, s + B);
     const t = (await graph.run(feeds(idsTensor(clip.tokenizer, [...part, ...new Array<string>(B - part.length).fill("")], CLIP_TRAIN_LENGTH), blankImg))).textEmb?.data as Float32Array;
     part.forEach((_, k) => {
-      const sim = new Float64Array(N);
-      for (let j = 0; j < N; j++) for (let e = 0; e < E; e++) sim[j] = (sim[j] ?? 0) + (t[k * E + e] ?? 0) * (img[j * E + e] ?? 0);
-      const top = [...sim.keys()].sort((a, b) => (sim[b] ?? 0) - (sim[a] ?? 0)).slice(0, 5);
+      // unit embeddings: the smallest L2 distance is the largest cosine similarity
+      const top = smallest(squaredDistances(t.subarray(k * E, (k + 1) * E), img, E), 5);
       const hit = top.some((j) => codes[j] === want[s + k]);
       hits += Number(hit);
       if (!hit && process.argv.includes("--misses")) console.log(`  miss: ${texts[s + k] ?? ""} → ${top.map((j) => data.names[j]).join(", ")}`);
@@ -64,9 +62,9 @@ async function top5(texts: readonly string[], want: readonly string[]): Promise<
   }
   return (100 * hits) / texts.length;
 }
-for (const file of ["default-prompts.json", "default-prompts-heldout.json"]) {
-  const cases = JSON.parse(readFileSync(new URL(`../bench/${file}`, import.meta.url), "utf8")) as { prompt: string; emoji: string }[];
-  console.log(`bench/${file}: named emoji among the 5 best-matching images ${(await top5(cases.map((c) => c.prompt), cases.map((c) => c.emoji))).toFixed(0)}%`);
+for (const file of PROMPT_FILES) {
+  const cases = readPromptCases(file);
+  console.log(`${basename(file)}: named emoji among the 5 best-matching images ${(await top5(cases.map((c) => c.prompt), cases.map((c) => c.emoji))).toFixed(0)}%`);
 }
 const pick = Array.from({ length: 512 }, (_, i) => Math.floor((i * N) / 512));
 console.log(`training captions (512, the last of each): ${(await top5(pick.map((i) => data.captions[i]?.at(-1) ?? ""), pick.map((i) => codes[i] ?? ""))).toFixed(0)}%`);

@@ -10,8 +10,8 @@
  *
  *   npx tsx scripts/unet-probe.ts <unet-run> [--n 512] [--weights ema|params]
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { PROMPT_FILES, baseCode, readPromptCases, smallest, squaredDistances } from "../bench/emoji-match.js";
 import { input } from "../src/graph/apply.js";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
 import { openSafetensors, tensorToFloat32 } from "../src/io/safetensors.js";
@@ -21,6 +21,7 @@ import type { HostTensor } from "../src/runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../src/schedulers/config.js";
 import { makeAlphasCumprod } from "../src/schedulers/common.js";
 import { loadCheckpoint } from "../src/train/checkpoint.js";
+import { randomCaption } from "../src/train/data.js";
 import { fedGraph, readClipRun, textEncoderGraph } from "../src/train/frozen.js";
 import { Rng } from "../src/train/rng.js";
 import { readRunConfig } from "../src/train/run.js";
@@ -28,11 +29,6 @@ import { runPrediction } from "../src/train/unet.js";
 
 const B = 64;
 const CFG = 5;
-
-/** "twemoji-1f44b-1f3fd" → "1f44b" (as bench/default.ts). */
-function baseCode(name: string): string {
-  return name.replace(/^[a-z]+-/, "").split("-").filter((p) => !/^1f3f[b-f]$/.test(p)).join("-");
-}
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(name);
@@ -90,18 +86,9 @@ async function x0(prompts: readonly string[], xt: Float32Array, t: number, uncon
   return out;
 }
 
-/** Ranks of the nearest latents to estimate k: whether one of the 1 / 5 nearest is `code`. */
+/** Whether the nearest latent to estimate k, and whether one of the 5 nearest, is `code`. */
 function hits(est: Float32Array, k: number, code: string): [boolean, boolean] {
-  const d = new Float64Array(N);
-  for (let j = 0; j < N; j++) {
-    let s = 0;
-    for (let q = 0; q < per; q++) {
-      const e = (est[k * per + q] ?? 0) - (z[j * per + q] ?? 0);
-      s += e * e;
-    }
-    d[j] = s;
-  }
-  const top = [...d.keys()].sort((a, b) => (d[a] ?? 0) - (d[b] ?? 0)).slice(0, 5);
+  const top = smallest(squaredDistances(est.subarray(k * per, (k + 1) * per), z, per), 5);
   return [codes[top[0] ?? 0] === code, top.some((j) => codes[j] === code)];
 }
 
@@ -119,10 +106,7 @@ for (const t of [999, 900, 700, 400]) {
     idx.forEach((i, k) => {
       for (let q = 0; q < per; q++) xt[k * per + q] = Math.sqrt(ab) * (z[i * per + q] ?? 0) + Math.sqrt(1 - ab) * (noise[k * per + q] ?? 0);
     });
-    const prompts = idx.map((i) => {
-      const c = data.captions[i] ?? [""];
-      return c[rng.int(c.length)] ?? "";
-    });
+    const prompts = idx.map((i) => randomCaption(data, i, rng));
     const est = await x0(prompts, xt, t, uncond);
     idx.forEach((i, k) => {
       const [a, b] = hits(est, k, codes[i] ?? "");
@@ -132,15 +116,15 @@ for (const t of [999, 900, 700, 400]) {
   }
   console.log(`t=${t}: nearest latent is the emoji ${((100 * h1) / n).toFixed(1)}%, in the 5 nearest ${((100 * h5) / n).toFixed(1)}%`);
 }
-for (const file of ["default-prompts.json", "default-prompts-heldout.json"]) {
-  const cases = JSON.parse(readFileSync(new URL(`../bench/${file}`, import.meta.url), "utf8")) as { prompt: string; emoji: string }[];
+for (const file of PROMPT_FILES) {
+  const cases = readPromptCases(file);
   let b5 = 0;
   for (let s = 0; s < cases.length; s += B) {
     const part = cases.slice(s, s + B);
     const est = await x0(part.map((c) => c.prompt), rng.normals(B * per), 999, uncond);
     part.forEach((c, k) => (b5 += Number(hits(est, k, c.emoji)[1])));
   }
-  console.log(`bench/${file}, x₀ from pure noise: named emoji in the 5 nearest latents ${((100 * b5) / cases.length).toFixed(0)}%`);
+  console.log(`${basename(file)}, x₀ from pure noise: named emoji in the 5 nearest latents ${((100 * b5) / cases.length).toFixed(0)}%`);
 }
 await te.dispose();
 await unet.dispose();

@@ -84,8 +84,6 @@ export const CAPTION_WORDS = {
 /** Default share of training captions that `rephrase` rewrites. */
 export const CAPTION_WRAP_SHARE = 0.5;
 
-const pickFrom = <T>(list: readonly T[], rng: Rng): T => list[rng.int(list.length)] as T;
-
 /**
  * A rewording of `caption` from CAPTION_WORDS: a prefix (60%), an adjective before the subject
  * (30%), a suffix (50%), its ", " separators replaced (25%); always at least one change.
@@ -93,11 +91,11 @@ const pickFrom = <T>(list: readonly T[], rng: Rng): T => list[rng.int(list.lengt
 export function rephrase(caption: string, rng: Rng): string {
   let c = caption;
   const changes = () => c !== caption;
-  if (rng.next() < 0.25) c = c.split(", ").join(pickFrom(CAPTION_WORDS.joins, rng));
-  if (rng.next() < 0.3) c = `${pickFrom(CAPTION_WORDS.adjectives, rng)} ${c}`;
-  if (rng.next() < 0.6) c = `${pickFrom(CAPTION_WORDS.prefixes, rng)} ${c}`;
+  if (rng.next() < 0.25) c = c.split(", ").join(rng.pick(CAPTION_WORDS.joins));
+  if (rng.next() < 0.3) c = `${rng.pick(CAPTION_WORDS.adjectives)} ${c}`;
+  if (rng.next() < 0.6) c = `${rng.pick(CAPTION_WORDS.prefixes)} ${c}`;
   if (rng.next() < 0.5 || !changes()) {
-    const s = pickFrom(CAPTION_WORDS.suffixes, rng);
+    const s = rng.pick(CAPTION_WORDS.suffixes);
     c = /^[,.!]/.test(s) ? `${c}${s}` : `${c} ${s}`;
   }
   return c;
@@ -105,8 +103,7 @@ export function rephrase(caption: string, rng: Rng): string {
 
 /** One of the image's captions, chosen at random; with probability `wrap` reworded by `rephrase`. */
 export function randomCaption(d: ImageCaptionData, index: number, rng: Rng, wrap = 0): string {
-  const list = d.captions[index] ?? [""];
-  const caption = list[rng.int(list.length)] ?? "";
+  const caption = rng.pick(d.captions[index] ?? [""]) ?? ""; // an empty caption list draws ""
   if (wrap <= 0 || caption === "" || rng.next() >= wrap) return caption;
   return rephrase(caption, rng);
 }

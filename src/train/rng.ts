@@ -17,6 +17,10 @@ export class Rng {
   int(n: number): number {
     return Math.floor(this.next() * n);
   }
+  /** A uniformly drawn element of a non-empty list. */
+  pick<T>(list: readonly T[]): T {
+    return list[this.int(list.length)] as T;
+  }
   /** n standard normals. */
   normals(n: number): Float32Array {
     const out = new Float32Array(n);

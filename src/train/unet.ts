@@ -199,6 +199,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const scale = Number(run.scalingFactor);
   const prediction = runPrediction(run);
   const gamma = Number(run.minSnrGamma ?? 0);
+  const wrap = Number(run.captionWrap ?? 0); // runs from before the option used the captions as written
   const [, ch, h, w] = cache.shape;
   const reg = new ParamRegistry();
   const s = Scope.root(reg);
@@ -228,7 +229,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   return runStage(runDir, {
     kind: "unet",
     trainer,
-    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, wrap: Number(run.captionWrap ?? 0) }),
+    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, wrap }),
     afterStep: () => ema.update(),
     extraState: () => ema.tensors(),
     sample: () => sampler.grid(ema.tensors()),
