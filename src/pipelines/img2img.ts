@@ -45,7 +45,7 @@ export async function encodeSampled(c: Components, image: Tensor, eps: Tensor): 
 /** Runs img2img on loaded components. */
 export async function img2img(c: Components, p: Img2ImgParams, defaults: Txt2ImgDefaults): Promise<Txt2ImgResult> {
   // 1. validate
-  const sp = checkSampling(p, defaults.sampler);
+  const sp = checkSampling(p, defaults);
   const { prompt, negativePrompt, steps, cfgScale, sampler } = sp;
   const strength = checkStrength(p.strength ?? 0.75);
   const resizeMode = checkResizeMode(p.resizeMode);

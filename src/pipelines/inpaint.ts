@@ -53,7 +53,7 @@ function blend(a: Float32Array, b: Float32Array, m: Tensor): Float32Array {
 /** Runs inpainting on loaded components. */
 export async function inpaint(c: Components, p: InpaintParams, defaults: Txt2ImgDefaults): Promise<Txt2ImgResult> {
   // 1. validate
-  const sp = checkSampling(p, defaults.sampler);
+  const sp = checkSampling(p, defaults);
   const { prompt, negativePrompt, steps, cfgScale, sampler } = sp;
   const strength = checkStrength(p.strength ?? 1);
   const fill = checkFill(p.fill);

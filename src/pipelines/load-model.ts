@@ -10,6 +10,7 @@ import { type VaeConfig, detectVaeConfig, parseVaeConfig } from "../models/vae/c
 import { SD_VAE_PREFIX, vaeWeightsFromCompVis } from "../models/vae/keys.js";
 import { type WeightMap, identityWeights } from "../models/weights.js";
 import { SD15_SCHEDULER_SETTINGS } from "../schedulers/config.js";
+import { getScheduler } from "../schedulers/samplers.js";
 import type { Provider } from "../runtime/providers.js";
 import { parseProvider } from "../runtime/providers.js";
 import { loadTokenizer } from "./load-tokenizer.js";
@@ -48,7 +49,40 @@ export interface ModelParts {
   family: ModelInfo["family"];
   tokenizerPath: string | undefined;
   padToken: "!" | undefined;
+  /** Sampling defaults the model folder names (model_index.json `_sdts_defaults`), if any. */
+  defaults: ModelSamplingDefaults;
   files: SafetensorsFile[];
+}
+
+/** What a model folder may set in model_index.json as `"_sdts_defaults": { "cfg_scale": 5, "sampler": "Euler a" }`. */
+export interface ModelSamplingDefaults {
+  readonly cfgScale?: number;
+  readonly sampler?: string;
+}
+
+/** SD's CFG when the model names none. */
+export const DEFAULT_CFG_SCALE = 7;
+
+/** Reads and checks `_sdts_defaults` of a model_index.json; unknown keys are refused so a typo is not silently ignored. */
+export function samplingDefaults(index: Record<string, unknown> | undefined, where: string): ModelSamplingDefaults {
+  const d = index?._sdts_defaults;
+  if (d === undefined) return {};
+  if (typeof d !== "object" || d === null || Array.isArray(d)) throw new CheckpointError(`${where}: _sdts_defaults must be an object like { "cfg_scale": 5, "sampler": "Euler a" }`);
+  const o = d as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => k !== "cfg_scale" && k !== "sampler");
+  if (unknown.length > 0) throw new CheckpointError(`${where}: _sdts_defaults has unknown keys ${unknown.join(", ")} (it may hold cfg_scale and sampler)`);
+  const cfg = o.cfg_scale;
+  if (cfg !== undefined && !(typeof cfg === "number" && cfg >= 0 && cfg <= 100)) throw new CheckpointError(`${where}: _sdts_defaults.cfg_scale must be a number from 0 to 100 (got ${JSON.stringify(cfg)})`);
+  const sampler = o.sampler;
+  if (sampler !== undefined) {
+    if (typeof sampler !== "string") throw new CheckpointError(`${where}: _sdts_defaults.sampler must be a sampler name such as "Euler a"`);
+    try {
+      getScheduler(sampler);
+    } catch (e) {
+      throw new CheckpointError(`${where}: _sdts_defaults.sampler: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return { ...(cfg !== undefined ? { cfgScale: cfg as number } : {}), ...(sampler !== undefined ? { sampler: sampler as string } : {}) };
 }
 
 /** Loads a model for generation. `source`: a .safetensors file, a diffusers folder, or "default". */
@@ -86,7 +120,8 @@ export async function loadModel(source: string, opts: LoadModelOptions = {}): Pr
       configs: { unet: parts.unet, vae: parts.vae, textEncoder: parts.clip, scheduler: parts.scheduler },
     };
     const size = (parts.unet.sampleSize ?? (parts.family === "sd2" ? 96 : 64)) * 2 ** (parts.vae.blockOutChannels.length - 1);
-    return new Model(info, built.components, { width: size, height: size, sampler: "Euler a" }, async () => {
+    const defaults = { width: size, height: size, sampler: parts.defaults.sampler ?? "Euler a", cfgScale: parts.defaults.cfgScale ?? DEFAULT_CFG_SCALE };
+    return new Model(info, built.components, defaults, async () => {
       await built.dispose();
       for (const f of parts.files) await f.close();
     }, addOns);
@@ -110,6 +145,7 @@ async function diffusersParts(dir: string, opts: LoadModelOptions): Promise<Mode
   const clip = parseClipTextConfig(need("text_encoder"));
   const unet = parseUNetConfig(need("unet"));
   const vae = parseVaeConfig(need("vae"));
+  const defaults = samplingDefaults(readJsonIfExists(join(dir, "model_index.json")), join(dir, "model_index.json"));
   const te = await openSafetensors(componentWeights(join(dir, "text_encoder"), "model"));
   const un = await identityWeights(componentWeights(join(dir, "unet"), "diffusion_pytorch_model"));
   const va = await identityWeights(componentWeights(join(dir, "vae"), "diffusion_pytorch_model"));
@@ -127,6 +163,7 @@ async function diffusersParts(dir: string, opts: LoadModelOptions): Promise<Mode
     family: clip.hiddenSize === 1024 ? "sd2" : "sd1",
     tokenizerPath: join(dir, "tokenizer"),
     padToken: undefined,
+    defaults,
     files: [te, un.file, va.file],
   };
 }
@@ -175,6 +212,7 @@ async function singleFileParts(path: string, opts: LoadModelOptions): Promise<Mo
       family: sd2 ? "sd2" : "sd1",
       tokenizerPath: undefined,
       padToken: sd2 ? "!" : undefined,
+      defaults: {},
       files: [file],
     };
   } catch (e) {

@@ -62,17 +62,18 @@ export interface Txt2ImgInfo {
   denoisingStrength?: number;
 }
 
-/** Defaults for a model: SD's 512² unless the model says otherwise. */
+/** Defaults for a model: SD's 512², Euler a and CFG 7 unless the model says otherwise. */
 export interface Txt2ImgDefaults {
   readonly width: number;
   readonly height: number;
   readonly sampler: string;
+  readonly cfgScale: number;
 }
 
 /** Runs txt2img on loaded components. */
 export async function txt2img(c: Components, p: Txt2ImgParams, defaults: Txt2ImgDefaults): Promise<Txt2ImgResult> {
   // 1. validate everything before any work
-  const sp = checkSampling(p, defaults.sampler);
+  const sp = checkSampling(p, defaults);
   const { prompt, negativePrompt, steps, cfgScale, sampler } = sp;
   const out = checkOutput(p, defaults, c.vae.downscale);
   const { width, height, batch, seed } = out;

@@ -61,17 +61,17 @@ export interface SamplingParams {
   readonly sampler: string;
 }
 
-/** Checks prompt, negative prompt, steps (20), CFG (7) and sampler (the model's default). */
+/** Checks prompt, negative prompt, steps (20), CFG and sampler (both: the model's default). */
 export function checkSampling(
   p: { prompt: unknown; negativePrompt?: unknown; steps?: unknown; cfgScale?: unknown; sampler?: unknown },
-  defaultSampler: string,
+  defaults: { readonly sampler: string; readonly cfgScale: number },
 ): SamplingParams {
   return {
     prompt: checkPrompt(p.prompt, "prompt"),
     negativePrompt: checkPrompt(p.negativePrompt ?? "", "negativePrompt"),
     steps: checkSteps(p.steps ?? 20),
-    cfgScale: checkCfg(p.cfgScale ?? 7),
-    sampler: checkSampler(p.sampler ?? defaultSampler),
+    cfgScale: checkCfg(p.cfgScale ?? defaults.cfgScale),
+    sampler: checkSampler(p.sampler ?? defaults.sampler),
   };
 }
 

@@ -80,7 +80,7 @@ function refuseUnsupported(c: Common): void {
 }
 
 /** Parses and checks a /sdapi/v1/img2img body; `size` is the loaded model's default size. */
-export function parseA1111Img2Img(body: Readonly<Record<string, unknown>>, size: { width: number; height: number }, limits: Limits): A1111Request {
+export function parseA1111Img2Img(body: Readonly<Record<string, unknown>>, size: { width: number; height: number; cfgScale?: number }, limits: Limits): A1111Request {
   const c = parseCommon(body, size, limits);
   refuseUnsupported(c);
   const images = initImages(body["init_images"]);

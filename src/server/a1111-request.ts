@@ -114,8 +114,8 @@ function refuseUnsupported(f: Fields): void {
   if (always.length > 0) throw invalid("alwayson_scripts", `always on script ${JSON.stringify(always[0])} not found (sdts has no scripts)`);
 }
 
-/** Parses the shared fields; `size` is the loaded model's default size. */
-export function parseCommon(body: Readonly<Record<string, unknown>>, size: { width: number; height: number }, limits: Limits): Common {
+/** Parses the shared fields; `size` is the loaded model's default size (and CFG, 7 if it names none). */
+export function parseCommon(body: Readonly<Record<string, unknown>>, size: { width: number; height: number; cfgScale?: number }, limits: Limits): Common {
   const f = new Fields(body, true);
   refuseUnsupported(f);
   const batchSize = f.int("batch_size", 1, 1, limits.maxBatch);
@@ -123,7 +123,7 @@ export function parseCommon(body: Readonly<Record<string, unknown>>, size: { wid
     prompt: f.str("prompt", ""),
     negativePrompt: f.str("negative_prompt", ""),
     steps: f.int("steps", 50, 1, limits.maxSteps),
-    cfgScale: f.num("cfg_scale", 7, 0, 100),
+    cfgScale: f.num("cfg_scale", size.cfgScale ?? 7, 0, 100),
     sampler: samplerOf(f),
     width: f.size("width", size.width, limits.maxWidth),
     height: f.size("height", size.height, limits.maxHeight),

@@ -81,8 +81,8 @@ function hiresExtra(h: HiresRun, c: Common): Record<string, unknown> {
   };
 }
 
-/** Parses and checks a /sdapi/v1/txt2img body; `size` is the loaded model's default size. */
-export function parseA1111Txt2Img(body: Readonly<Record<string, unknown>>, size: { width: number; height: number }, limits: Limits): A1111Txt2Img {
+/** Parses and checks a /sdapi/v1/txt2img body; `size` is the loaded model's default size (and CFG). */
+export function parseA1111Txt2Img(body: Readonly<Record<string, unknown>>, size: { width: number; height: number; cfgScale?: number }, limits: Limits): A1111Txt2Img {
   const c = parseCommon(body, size, limits);
   const hires = parseHires(c, limits);
   const runs: RunParams[] = [];

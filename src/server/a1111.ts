@@ -32,7 +32,7 @@ export async function switchModel(ctx: ServerContext, value: string, field: stri
   ctx.log(`model ${job.loaded?.name ?? source} loaded`);
 }
 
-type Parse = (body: Readonly<Record<string, unknown>>, size: { width: number; height: number }, limits: Limits) => A1111Request;
+type Parse = (body: Readonly<Record<string, unknown>>, size: { width: number; height: number; cfgScale?: number }, limits: Limits) => A1111Request;
 
 /** POST txt2img / img2img: parse, queue, wait, answer `{ images, parameters, info }`. */
 async function generate(ctx: ServerContext, r: RouteRequest, parse: Parse): Promise<unknown> {

@@ -10,6 +10,7 @@ import { HANDLED, Reply, type Route, type RouteRequest, type ServerContext } fro
 import { HttpError, asObject, invalid } from "./http.js";
 import type { Job, JobEvent } from "./job.js";
 import { isOutputName } from "./outputs.js";
+import type { LoadedModel } from "./protocol.js";
 import { EDIT_DEFAULTS, FILLS, HIRES_DEFAULTS, NATIVE_DEFAULTS, RESIZE_MODES, parseJob } from "./native-job.js";
 import { sendFile } from "./static.js";
 
@@ -95,7 +96,7 @@ function events(ctx: ServerContext, r: RouteRequest, job: Job): symbol {
 
 function info(ctx: ServerContext): unknown {
   const m = ctx.queue.model;
-  const d = m?.defaults ?? { width: 512, height: 512, sampler: "Euler a" };
+  const d: LoadedModel["defaults"] = m?.defaults ?? { width: 512, height: 512, sampler: "Euler a" };
   const l = ctx.opts.limits;
   return {
     model: m?.name ?? null,
@@ -103,7 +104,7 @@ function info(ctx: ServerContext): unknown {
     modelError: m === undefined ? ctx.queue.modelError : null,
     modelInpainting: m?.inpainting ?? false,
     samplers: SAMPLERS.map((s) => ({ name: s.name, aliases: [...s.aliases] })),
-    defaults: { prompt: "", negativePrompt: "", steps: NATIVE_DEFAULTS.steps, cfgScale: NATIVE_DEFAULTS.cfgScale, sampler: d.sampler, seed: -1, width: d.width, height: d.height, batchSize: 1 },
+    defaults: { prompt: "", negativePrompt: "", steps: NATIVE_DEFAULTS.steps, cfgScale: d.cfgScale ?? NATIVE_DEFAULTS.cfgScale, sampler: d.sampler, seed: -1, width: d.width, height: d.height, batchSize: 1 },
     edit: { ...EDIT_DEFAULTS, fills: [...FILLS], resizeModes: [...RESIZE_MODES] },
     hires: { ...HIRES_DEFAULTS, upscalers: [...HIRES_UPSCALERS] },
     // Names for `<lora:name:1>` / `loras: [{ name }]` and for embeddings in prompts; POST /sdapi/v1/refresh-loras re-lists.

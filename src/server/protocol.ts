@@ -81,7 +81,7 @@ export interface LoadedModel {
   readonly name: string;
   readonly family: string;
   readonly source: string;
-  readonly defaults: { readonly width: number; readonly height: number; readonly sampler: string };
+  readonly defaults: { readonly width: number; readonly height: number; readonly sampler: string; readonly cfgScale?: number };
   /** A 9-channel inpainting checkpoint (it only inpaints). */
   readonly inpainting: boolean;
   /** The LoRA folder's files when the model loaded (or last re-listed). */

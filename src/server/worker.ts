@@ -45,7 +45,7 @@ async function load(seq: number, source: string, o: LoadOptions): Promise<void> 
   await old?.dispose();
   const d = next.defaultParams;
   const { name, family, source: path, inpainting } = next.info;
-  const defaults = { width: d.width, height: d.height, sampler: d.sampler };
+  const defaults = { width: d.width, height: d.height, sampler: d.sampler, cfgScale: d.cfgScale };
   post({ type: "loaded", seq, model: { name, family, source: path, defaults, inpainting, ...listed, embeddings: next.listEmbeddings() } });
 }
 

@@ -21,7 +21,7 @@ import { ParamRegistry, Scope } from "../nn/scope.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { ADAMW_DEFAULTS } from "./adamw.js";
 import { learnBpe } from "./bpe.js";
-import { CAPTION_WORDS, CAPTION_WRAP_SHARE, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
+import { CAPTION_NOISE_SHARE, CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionNoise, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
 import { ImageTower } from "./image-tower.js";
 import { initParams } from "./init.js";
 import { BPE_MERGES, CLIP_PRESETS, type PresetName } from "./presets.js";
@@ -96,8 +96,10 @@ export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOpt
   const preset = o.preset ?? "default";
   const data = await readImageCaptionFolder(dataDir, 64, o.limit);
   const tok = await runTokenizer(join(runDir, "tokenizer"), [...data.captions, Object.values(CAPTION_WORDS).flat()], BPE_MERGES[preset]);
-  const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, captionWrap: CAPTION_WRAP_SHARE, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
+  const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
   const wrap = Number(run.captionWrap ?? 0); // runs from before the option used the captions as written
+  const noiseShare = Number(run.captionNoise ?? 0); // and those from before this one, without noise
+  const noise = new CaptionNoise(data.captions);
   if (!saved) await writeRunConfig(runDir, run);
   const c = parseClipTextConfig(run.model);
   const embed = Number((run.model as Record<string, unknown>).projection_dim ?? c.hiddenSize);
@@ -125,7 +127,7 @@ export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOpt
     trainer,
     batch(r) {
       const idx = draw.sample(r, o.batch);
-      return { image: imageBatch(data, idx), input_ids: idsTensor(tok, idx.map((i) => randomCaption(data, i, r, wrap)), CLIP_TRAIN_LENGTH) };
+      return { image: imageBatch(data, idx), input_ids: idsTensor(tok, idx.map((i) => randomCaption(data, i, r, wrap, noise, noiseShare)), CLIP_TRAIN_LENGTH) };
     },
     async sample() {
       const feeds: Record<string, HostTensor> = { image: imageBatch(data, shown), input_ids: idsTensor(tok, shown.map((i) => data.captions[i]?.[0] ?? ""), CLIP_TRAIN_LENGTH) };

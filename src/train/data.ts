@@ -84,6 +84,43 @@ export const CAPTION_WORDS = {
 /** Default share of training captions that `rephrase` rewrites. */
 export const CAPTION_WRAP_SHARE = 0.5;
 
+/** Default share of reworded captions that `CaptionNoise` then disturbs. */
+export const CAPTION_NOISE_SHARE = 0.5;
+
+/**
+ * General words that name no emoji, for `CaptionNoise` to drop into captions: a prompt is full of
+ * words the small text encoder never met in training (typed by people, not drawn from
+ * CAPTION_WORDS), and it must learn that a stray word does not change the subject. Deliberately
+ * not in the BPE vocabulary's sources: like a user's unseen word, each splits into sub-word pieces.
+ * Words that occur in the folder's captions are removed when the noise is built, so no filler
+ * names an emoji of that folder.
+ */
+export const FILLER_WORDS = [
+  "very", "really", "quite", "just", "also", "maybe", "perhaps", "again", "here", "there", "now", "today", "kind", "sort",
+  "type", "version", "variant", "sample", "example", "thing", "item", "stuff", "random", "good", "great", "awesome", "beautiful",
+  "pretty", "neat", "fancy", "modern", "retro", "vintage", "official", "standard", "default", "typical", "famous", "popular",
+  "common", "usual", "basic", "detailed", "glossy", "shiny", "smooth", "soft", "sharp", "crisp", "vivid", "pastel", "warm",
+  "original", "hd", "4k", "resolution", "made", "using", "about", "like", "any", "another", "such", "this", "that", "these",
+  "which", "what", "how", "do", "can", "could", "would", "should", "wanted", "looking", "find", "get", "look", "use", "try",
+  "put", "send", "share", "post", "message", "chat", "web", "page", "display", "pack", "collection", "series", "theme",
+  "font", "unicode", "character", "glyph", "label", "tag", "asset", "resource", "file", "png", "svg", "pixel", "pixels",
+  "64px", "transparent", "foreground", "border", "outline", "shadow", "colour", "colours", "colored", "shade", "hue",
+  "nicely", "quickly", "exactly", "mostly", "slightly", "somewhat", "rather", "fairly", "super", "extra", "ultra", "mini",
+  "indeed", "yes", "sure", "thanks", "you", "we", "our", "your", "it", "is", "are", "was", "be", "or", "but", "so", "then",
+  "too", "well", "only", "even", "ever", "always", "usually", "literally", "basically", "clearly", "nearly", "almost",
+  "around", "over", "into", "within", "without", "across", "through", "during", "before", "after", "while", "because",
+  "both", "each", "every", "many", "much", "more", "most", "few", "several", "various", "different", "same", "similar",
+  "proper", "correct", "real", "actual", "weird", "strange", "unusual", "special", "unique", "rare", "ordinary", "generic",
+  "abstract", "stylized", "iconic", "graphical", "visual", "online", "desktop", "platform", "emojis", "icons", "stickers",
+  "quick", "fast", "slow", "perfect", "ideal", "typed", "selected", "chosen", "preferred", "favourite",
+  "favorite", "usable", "wonderful", "adorable", "elegant", "gorgeous", "charming", "lively", "sleek", "polished",
+];
+
+/** What `CaptionNoise` scatters between words. */
+const NOISE_MARKS = [",", ".", ";", ":", "!", "?", "-", "*", "#", "~", "\"", "'", "&", "+", "...", "/"];
+const SYLLABLE_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "ch", "sh", "qu"];
+const SYLLABLE_VOWELS = ["a", "e", "i", "o", "u", "ai", "ou", "y"];
+
 /**
  * A rewording of `caption` from CAPTION_WORDS: a prefix (60%), an adjective before the subject
  * (30%), a suffix (50%), its ", " separators replaced (25%); always at least one change.
@@ -93,7 +130,11 @@ export function rephrase(caption: string, rng: Rng): string {
   const changes = () => c !== caption;
   if (rng.next() < 0.25) c = c.split(", ").join(rng.pick(CAPTION_WORDS.joins));
   if (rng.next() < 0.3) c = `${rng.pick(CAPTION_WORDS.adjectives)} ${c}`;
-  if (rng.next() < 0.6) c = `${rng.pick(CAPTION_WORDS.prefixes)} ${c}`;
+  if (rng.next() < 0.6) {
+    const p = rng.pick(CAPTION_WORDS.prefixes);
+    // "an" + "a tulip icon" → "an tulip icon"; a prefix ending in a determiner takes the caption's place
+    c = `${p} ${/(^| )(a|an|the|one|some|my)$/.test(p) ? c.replace(/^(a|an|the) /, "") : c}`;
+  }
   if (rng.next() < 0.5 || !changes()) {
     const s = rng.pick(CAPTION_WORDS.suffixes);
     c = /^[,.!]/.test(s) ? `${c}${s}` : `${c} ${s}`;
@@ -101,11 +142,82 @@ export function rephrase(caption: string, rng: Rng): string {
   return c;
 }
 
-/** One of the image's captions, chosen at random; with probability `wrap` reworded by `rephrase`. */
-export function randomCaption(d: ImageCaptionData, index: number, rng: Rng, wrap = 0): string {
+/**
+ * Disturbances of a caption that leave its subject alone, one to three of: a filler word
+ * (FILLER_WORDS less the folder's caption words) or a made-up word at a random word boundary,
+ * a punctuation mark, the caption's last ", part" set in brackets, a ", part" after the first
+ * left out. The text encoder trained with them keeps its embedding on the named emoji when a
+ * prompt holds words and marks it never saw.
+ */
+export class CaptionNoise {
+  private readonly fillers: readonly string[];
+  constructor(captions: readonly (readonly string[])[]) {
+    const seen = new Set<string>();
+    for (const list of captions) for (const c of list) for (const w of c.toLowerCase().split(/[^a-z0-9]+/)) seen.add(w);
+    this.fillers = [...new Set(FILLER_WORDS)].filter((w) => !seen.has(w));
+  }
+
+  /** The filler words left after removing the folder's caption words. */
+  get fillerCount(): number {
+    return this.fillers.length;
+  }
+
+  apply(caption: string, rng: Rng): string {
+    let c = caption;
+    const n = 1 + rng.int(3);
+    for (let k = 0; k < n; k++) {
+      const op = rng.next();
+      if (op < 0.45) c = insertWord(c, rng.pick(this.fillers), rng);
+      else if (op < 0.6) c = insertWord(c, madeUpWord(rng), rng);
+      else if (op < 0.75) c = insertWord(c, rng.pick(NOISE_MARKS), rng);
+      else if (op < 0.88) c = bracketLastPart(c);
+      else c = dropPart(c, rng);
+    }
+    return c;
+  }
+}
+
+/** `word` put before the first word (30%), after the last (30%) or between two words. */
+function insertWord(c: string, word: string, rng: Rng): string {
+  const words = c.split(" ");
+  const r = rng.next();
+  const at = r < 0.3 ? 0 : r < 0.6 ? words.length : 1 + rng.int(Math.max(1, words.length - 1));
+  words.splice(at, 0, word);
+  return words.join(" ");
+}
+
+/** One to three syllables, like a word the tokenizer has never seen ("strouvi", "zak"). */
+function madeUpWord(rng: Rng): string {
+  let w = "";
+  for (let k = 1 + rng.int(3); k > 0; k--) w += rng.pick(SYLLABLE_ONSETS) + rng.pick(SYLLABLE_VOWELS);
+  return rng.next() < 0.5 ? w + rng.pick(["n", "r", "k", "s", "t", "x"]) : w;
+}
+
+/** "red apple, noto" → "red apple (noto)"; a caption without ", " is bracketed after its first word. */
+function bracketLastPart(c: string): string {
+  const i = c.lastIndexOf(", ");
+  if (i > 0) return `${c.slice(0, i)} (${c.slice(i + 2)})`;
+  const sp = c.indexOf(" ");
+  return sp > 0 ? `${c.slice(0, sp)} (${c.slice(sp + 1)})` : `(${c})`;
+}
+
+/** A ", part" other than the first left out; the caption as it was if it has one part. */
+function dropPart(c: string, rng: Rng): string {
+  const parts = c.split(", ");
+  if (parts.length < 2) return c;
+  parts.splice(1 + rng.int(parts.length - 1), 1);
+  return parts.join(", ");
+}
+
+/**
+ * One of the image's captions, chosen at random; with probability `wrap` reworded by `rephrase`,
+ * and a reworded caption then disturbed by `noise` with probability `noiseShare`.
+ */
+export function randomCaption(d: ImageCaptionData, index: number, rng: Rng, wrap = 0, noise?: CaptionNoise, noiseShare = 0): string {
   const caption = rng.pick(d.captions[index] ?? [""]) ?? ""; // an empty caption list draws ""
   if (wrap <= 0 || caption === "" || rng.next() >= wrap) return caption;
-  return rephrase(caption, rng);
+  const c = rephrase(caption, rng);
+  return noise && noiseShare > 0 && rng.next() < noiseShare ? noise.apply(c, rng) : c;
 }
 
 /** RGB bytes (HWC) of image `i` of a [N, 3, S, S] tensor in [−1, 1]. */

@@ -9,6 +9,7 @@ import { copyFile, ensureDir, folderBytes, removeFolder, swapFolder, tempFolderB
 import { type TensorInput, writeSafetensors } from "../io/safetensors.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS } from "../schedulers/config.js";
+import { getScheduler } from "../schedulers/samplers.js";
 import { loadCheckpoint } from "./checkpoint.js";
 import { readClipRun, readVaeRun } from "./frozen.js";
 import { RUN_FILES, readRunConfig } from "./run.js";
@@ -22,7 +23,17 @@ export interface ExportRuns {
   readonly vae: string;
   readonly clip: string;
   readonly unet: string;
+  /** The model's default CFG scale (model_index.json `_sdts_defaults`); DEFAULT_EXPORT_CFG if not given. */
+  readonly cfgScale?: number;
+  /** The model's default sampler; Euler a if not given. */
+  readonly sampler?: string;
 }
+
+/**
+ * The CFG scale an exported model defaults to. Small models trained here are sharper at 5 than
+ * at SD's 7 (bench:default, README); a client that sends its own scale is unaffected.
+ */
+export const DEFAULT_EXPORT_CFG = 5;
 
 /** What was written. */
 export interface ExportResult {
@@ -45,6 +56,9 @@ export async function exportModel(runs: ExportRuns, outDir: string): Promise<Exp
   const [vae, clip] = [await readVaeRun(runs.vae), await readClipRun(runs.clip)];
   const unetCk = await loadCheckpoint(join(runs.unet, RUN_FILES.checkpoint), "unet");
   const unetWeights = unetCk.extra.size > 0 ? unetCk.extra : new Map([...unetCk.params].filter(([k]) => !k.startsWith("text_model.")));
+  const cfg = runs.cfgScale ?? DEFAULT_EXPORT_CFG;
+  if (!(cfg >= 0 && cfg <= 100)) throw new InputError(`--cfg must be a number from 0 to 100 (got ${cfg})`);
+  const defaults = { cfg_scale: cfg, ...(runs.sampler === undefined ? {} : { sampler: getScheduler(runs.sampler).name }) };
   const tmp = await tempFolderBeside(outDir);
   try {
     for (const sub of ["unet", "vae", "text_encoder", "tokenizer", "scheduler"]) await ensureDir(join(tmp, sub));
@@ -52,6 +66,7 @@ export async function exportModel(runs: ExportRuns, outDir: string): Promise<Exp
       _class_name: "StableDiffusionPipeline",
       _diffusers_version: "0.27.2",
       _sdts: "trained from scratch by `sdts train` (see README, Training)",
+      _sdts_defaults: defaults,
       feature_extractor: [null, null],
       requires_safety_checker: false,
       safety_checker: [null, null],

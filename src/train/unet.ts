@@ -21,7 +21,7 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../schedulers/config.js";
 import { makeAlphasCumprod } from "../schedulers/common.js";
 import { ADAMW_DEFAULTS } from "./adamw.js";
-import { CAPTION_WRAP_SHARE, WeightedSampler, imageBatch, randomCaption } from "./data.js";
+import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE, CaptionNoise, WeightedSampler, imageBatch, randomCaption } from "./data.js";
 import { Ema } from "./ema.js";
 import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } from "./frozen.js";
 import { initParams } from "./init.js";
@@ -136,7 +136,7 @@ function scalingFactor(c: LatentCache): number {
 }
 
 /** One step's feeds: noised scaled latents at random timesteps, their targets (ε or v) and loss weights, caption ids (10% empty). */
-function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler; wrap: number }): Record<string, HostTensor> {
+function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler; wrap: number; noise: CaptionNoise; noiseShare: number }): Record<string, HostTensor> {
   const [, ch, h, w] = b.cache.shape;
   const per = ch * h * w;
   const len = b.clip.config.maxPositions;
@@ -160,7 +160,7 @@ function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; cli
       sample[k * per + j] = sa * z + sb * n;
       if (b.prediction === "v_prediction") target[k * per + j] = sa * n - sb * z;
     }
-    const caption = r.next() < CAPTION_DROPOUT ? "" : randomCaption(b.data, i, r, b.wrap);
+    const caption = r.next() < CAPTION_DROPOUT ? "" : randomCaption(b.data, i, r, b.wrap, b.noise, b.noiseShare);
     b.clip.tokenizer.encode(caption).forEach((id, j) => (ids[k * len + j] = BigInt(id)));
   });
   return {
@@ -193,13 +193,15 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, Number((await readRunConfig(vaeDir)).imageSize ?? 64), o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: CAPTION_WRAP_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: { ...UNET_PRESETS[preset], sample_size: cache.shape[2], cross_attention_dim: clip.config.hiddenSize } };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: { ...UNET_PRESETS[preset], sample_size: cache.shape[2], cross_attention_dim: clip.config.hiddenSize } };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);
   const prediction = runPrediction(run);
   const gamma = Number(run.minSnrGamma ?? 0);
   const wrap = Number(run.captionWrap ?? 0); // runs from before the option used the captions as written
+  const noiseShare = Number(run.captionNoise ?? 0); // and those from before this one, without noise
+  const noise = new CaptionNoise(data.captions);
   const [, ch, h, w] = cache.shape;
   const reg = new ParamRegistry();
   const s = Scope.root(reg);
@@ -229,7 +231,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   return runStage(runDir, {
     kind: "unet",
     trainer,
-    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, wrap }),
+    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, wrap, noise, noiseShare }),
     afterStep: () => ema.update(),
     extraState: () => ema.tensors(),
     sample: () => sampler.grid(ema.tensors()),

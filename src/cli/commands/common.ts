@@ -6,7 +6,7 @@ export const COMMON_ARGS = {
   model: { type: "string", description: "a .safetensors checkpoint or a diffusers folder (default: the embedded model)", default: "default" },
   negative: { type: "string", description: "negative prompt", default: "" },
   steps: { type: "string", description: "sampling steps (default 20)" },
-  cfg: { type: "string", description: "classifier-free guidance scale (default 7)" },
+  cfg: { type: "string", description: "classifier-free guidance scale (default: the model's, 7 unless it names one)" },
   sampler: { type: "string", description: "sampler, A1111 name (default Euler a)" },
   seed: { type: "string", description: "seed; -1 = random (default)" },
   width: { type: "string", description: "width in pixels, a multiple of 8" },

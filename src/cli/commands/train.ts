@@ -1,12 +1,12 @@
 /** `sdts train vae|clip|unet <data-dir> --out <run-dir>` and `sdts train export`: the three training stages and the model folder. */
 import { defineCommand } from "citty";
-import { DEFAULT_MIN_SNR_GAMMA, InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
+import { DEFAULT_EXPORT_CFG, DEFAULT_MIN_SNR_GAMMA, InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
 import { ProgressBar } from "../progress.js";
 
 const COMMON = {
   data: { type: "positional", description: "folder of images with same-named .txt captions", required: true },
   out: { type: "string", description: "run folder (checkpoint, samples/, loss.jsonl, config.json)", required: true },
-  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 1500, unet 4200)" },
+  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 1500, unet 4400)" },
   batch: { type: "string", description: "images per step (default: vae 8, clip 128, unet 64)" },
   lr: { type: "string", description: "peak learning rate, warm-up then cosine decay to 10% (default 1e-3)" },
   resume: { type: "boolean", description: "continue the run in --out from its checkpoint, at the same step" },
@@ -82,7 +82,7 @@ const unet = defineCommand({
     "min-snr-gamma": { type: "string", description: "γ of the loss weighting (v: x₀ error × SNR clamped to [1, γ]; ε: min-SNR-γ), 0 = plain MSE (default 5)" },
   },
   async run({ args }) {
-    const o = options(args, { steps: 4200, batch: 64, lr: 1e-3 });
+    const o = options(args, { steps: 4400, batch: 64, lr: 1e-3 });
     const prediction = args.prediction ?? "v_prediction";
     if (prediction !== "v_prediction" && prediction !== "epsilon") throw new InputError(`--prediction must be v_prediction or epsilon (got '${prediction}')`);
     report(await trainUNet(args.data, args.out, {
@@ -102,9 +102,12 @@ const exp = defineCommand({
     vae: { type: "string", description: "VAE run folder", required: true },
     clip: { type: "string", description: "CLIP run folder", required: true },
     unet: { type: "string", description: "U-Net run folder", required: true },
+    cfg: { type: "string", description: `the model's default CFG scale, for generate, serve and the UI (default ${DEFAULT_EXPORT_CFG})` },
+    sampler: { type: "string", description: "the model's default sampler (default Euler a)" },
   },
   async run({ args }) {
-    const r = await exportModel({ vae: args.vae, clip: args.clip, unet: args.unet }, args.dir);
+    const cfgScale = num(args.cfg, "cfg", DEFAULT_EXPORT_CFG);
+    const r = await exportModel({ vae: args.vae, clip: args.clip, unet: args.unet, cfgScale, ...(args.sampler ? { sampler: args.sampler } : {}) }, args.dir);
     console.log(`${r.dir}: ${(r.bytes / 1e6).toFixed(2)} MB`);
   },
 });

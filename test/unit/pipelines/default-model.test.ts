@@ -27,6 +27,14 @@ describe("embedded default model", () => {
     assert.deepEqual([model.defaultParams.width, model.defaultParams.height], [64, 64]);
   });
 
+  test("its folder names CFG 5 as its default (bench:default: sharper than 7 here); a request without a scale uses it", async () => {
+    assert.equal(model.defaultParams.cfgScale, 5);
+    const r = await model.txt2img({ prompt: "a red apple", steps: 2, seed: 1 });
+    assert.equal(r.info.cfgScale, 5);
+    assert.match(r.info.infotexts[0] ?? "", /CFG scale: 5\b/);
+    assert.equal((await model.txt2img({ prompt: "a red apple", steps: 2, seed: 1, cfgScale: 7 })).info.cfgScale, 7);
+  });
+
   // The dataset's images are emoji on white: ~35% of the red apple's pixels are white, more for
   // most emoji. One prompt alone is a fragile check (the apple comes out larger than the emoji),
   // so the mean over four kinds of emoji is held to it.

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CheckpointError, InputError } from "../../../src/errors.js";
-import { loadModel } from "../../../src/pipelines/load-model.js";
+import { loadModel, samplingDefaults } from "../../../src/pipelines/load-model.js";
 import { GOLDEN_DIR } from "../../golden-dir.js";
 
 test(".ckpt pickles are refused without being executed (regression: a pickle whose os.system would create a file)", async () => {
@@ -29,4 +29,14 @@ test("missing paths, stray folders and non-SD files get clear errors", async () 
   await assert.rejects(loadModel(tmpdir()), /folder without model_index\.json or unet\//);
   await assert.rejects(loadModel(`${GOLDEN_DIR}/tiny/unet/diffusion_pytorch_model.safetensors`), /not a Stable Diffusion single-file checkpoint/);
   await assert.rejects(loadModel(`${GOLDEN_DIR}/tiny-pipeline`, { prediction: "x" as "v" }), InputError);
+});
+
+test("model_index.json _sdts_defaults: read when valid; a wrong value or key is refused with what it may hold", () => {
+  assert.deepEqual(samplingDefaults(undefined, "m"), {});
+  assert.deepEqual(samplingDefaults({ _class_name: "StableDiffusionPipeline" }, "m"), {});
+  assert.deepEqual(samplingDefaults({ _sdts_defaults: { cfg_scale: 5, sampler: "DPM++ 2M" } }, "m"), { cfgScale: 5, sampler: "DPM++ 2M" });
+  assert.throws(() => samplingDefaults({ _sdts_defaults: { cfg_scale: "5" } }, "m/model_index.json"), (e: unknown) => e instanceof CheckpointError && /m\/model_index\.json: _sdts_defaults\.cfg_scale must be a number from 0 to 100/.test(e.message));
+  assert.throws(() => samplingDefaults({ _sdts_defaults: { cfg: 5 } }, "m"), /unknown keys cfg \(it may hold cfg_scale and sampler\)/);
+  assert.throws(() => samplingDefaults({ _sdts_defaults: { sampler: "Eulerr" } }, "m"), (e: unknown) => e instanceof CheckpointError && /_sdts_defaults\.sampler: unknown sampler "Eulerr"; use one of/.test(e.message));
+  assert.throws(() => samplingDefaults({ _sdts_defaults: [5] }, "m"), /must be an object/);
 });

@@ -67,7 +67,7 @@ test("txt2img: null fields mean the default; unknown fields are ignored", async 
   assert.equal(info.width, s.context.queue.model?.defaults.width);
 });
 
-test("txt2img request parser: A1111 defaults (steps 50, cfg 7, sampler Euler, 1×1) and numbers as strings", () => {
+test("txt2img request parser: A1111 defaults (steps 50, cfg 7 or the model's, sampler Euler, 1×1) and numbers as strings", () => {
   const r = parseA1111Txt2Img({ steps: null, prompt: null }, { width: 512, height: 512 }, DEFAULT_LIMITS);
   assert.equal(r.runs.length, 1);
   const run = r.runs[0]!;
@@ -77,6 +77,9 @@ test("txt2img request parser: A1111 defaults (steps 50, cfg 7, sampler Euler, 1�
   assert.equal(lax.runs[0]!.sampler, "DPM++ 2M Karras");
   assert.equal(lax.runs[0]!.steps, 12);
   assert.equal(lax.runs[0]!.cfgScale, 4.5);
+  // a model whose folder names its own CFG (the embedded default: 5) gets it when the client sends none
+  assert.equal(parseA1111Txt2Img({}, { width: 64, height: 64, cfgScale: 5 }, DEFAULT_LIMITS).runs[0]!.cfgScale, 5);
+  assert.equal(parseA1111Txt2Img({ cfg_scale: 7 }, { width: 64, height: 64, cfgScale: 5 }, DEFAULT_LIMITS).runs[0]!.cfgScale, 7);
 });
 
 test("txt2img: invalid values are 422 naming the field (FastAPI detail + error)", async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readImageCaptionFolder } from "../../../src/io/image-folder.js";
-import { CAPTION_WORDS, CAPTION_WRAP_SHARE, WeightedSampler, randomCaption } from "../../../src/train/data.js";
+import { CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionNoise, FILLER_WORDS, WeightedSampler, randomCaption, rephrase } from "../../../src/train/data.js";
 import { defaultInit } from "../../../src/train/init.js";
 import { Rng } from "../../../src/train/rng.js";
 import { minSnrWeight } from "../../../src/train/unet.js";
@@ -81,6 +81,40 @@ test("randomCaption: wrap 0 returns the captions as written; wrap 1 rewords each
   let wrapped = 0;
   for (let i = 0; i < 4000; i++) wrapped += Number(!["red apple", "apple, noto"].includes(randomCaption(data, 0, rng, CAPTION_WRAP_SHARE)));
   assert.ok(Math.abs(wrapped / 4000 - CAPTION_WRAP_SHARE) < 0.03, `${wrapped} of 4000 wrapped`);
+});
+
+test("rephrase: a prefix ending in an article replaces the caption's own ('an a …' is not made)", () => {
+  const rng = new Rng(9);
+  for (let i = 0; i < 2000; i++) {
+    const w = rephrase("a couple with heart, noto", rng);
+    assert.ok(!/(^| )(a|an|the|one|some|my) (a|an|the) /.test(w), w);
+    assert.ok(w.includes("couple with heart"), w);
+  }
+});
+
+test("CaptionNoise: fillers leave out the folder's caption words; the subject's words stay, in order; share 0 draws as before", () => {
+  const captions = [["very red apple, noto, food & drink"], ["grinning face"]];
+  const noise = new CaptionNoise(captions);
+  assert.equal(noise.fillerCount, new Set(FILLER_WORDS).size - 1, "'very' is a caption word, so it is no filler");
+  const rng = new Rng(21);
+  const seen = new Set<string>();
+  for (let i = 0; i < 3000; i++) {
+    const w = noise.apply("red apple, noto, food & drink", rng);
+    assert.notEqual(w, "", "noise emptied the caption");
+    // 'red' then 'apple' (other words may come between them), never dropped
+    const words = w.split(/[^a-z&]+/).filter((x) => x !== "");
+    const r = words.indexOf("red");
+    assert.ok(r >= 0 && words.indexOf("apple", r + 1) > r, `'${w}' lost the subject`);
+    for (const x of words) if (!["red", "apple", "noto", "food", "&", "drink"].includes(x)) seen.add(x);
+  }
+  assert.ok(![...seen].includes("very"), "a caption word was used as filler");
+  assert.ok(seen.size > 150, `only ${seen.size} distinct added words in 3000 draws`);
+  assert.ok([...seen].some((x) => !FILLER_WORDS.includes(x)), "no made-up words");
+  // A run recorded without noise (or an older run) draws exactly what it drew before the option existed.
+  const data = { captions } as unknown as Parameters<typeof randomCaption>[0];
+  const [a, b] = [new Rng(4), new Rng(4)];
+  for (let i = 0; i < 500; i++) assert.equal(randomCaption(data, i % 2, a, 0.5), randomCaption(data, i % 2, b, 0.5, noise, 0));
+  assert.equal(a.state, b.state);
 });
 
 test("defaultInit: embedding tables N(0, 0.02²); the linears of time/add embeddings by fan-in", () => {
