@@ -2,10 +2,10 @@
  * A sampling-settings sweep for a default-model folder, split in two so that the images can be
  * made on another machine (one without the dataset) and scored here:
  *
- *   npx tsx scripts/default-sweep.ts gen <model-folder> <out-dir> "<sampler>@<cfg>@<steps>" …
+ *   npx tsx scripts/default-sweep.ts gen <model-folder> <out-dir> "<sampler>@<cfg>@<steps>[@<seed>]" …
  *   npx tsx scripts/default-sweep.ts score <out-dir> [<dataset-folder>]
  *
- * `gen` makes the bench's images (both prompt lists, seed 1000 + i, 64×64) for each setting and
+ * `gen` makes the bench's images (both prompt lists, seed 1000 + i or <seed> + i, 64×64) for each setting and
  * writes them as raw RGB, `<out-dir>/<setting>--<prompt list>.rgb`; `score` prints, for each
  * file, the share of prompts whose 5 nearest dataset images include the named emoji — the
  * figure `bench:default` prints, for many settings at once.
@@ -28,12 +28,12 @@ if (mode === "gen") {
   mkdirSync(outDir, { recursive: true });
   const model = await loadModel(modelDir);
   for (const setting of settings) {
-    const [sampler = "Euler a", cfg = "7", steps = "20"] = setting.split("@");
+    const [sampler = "Euler a", cfg = "7", steps = "20", seed = "1000"] = setting.split("@");
     for (const file of PROMPT_FILES) {
       const cases = readPromptCases(file);
       const out = new Uint8Array(cases.length * PER);
       for (const [i, c] of cases.entries()) {
-        const res = await model.txt2img({ prompt: c.prompt, sampler, cfgScale: Number(cfg), steps: Number(steps), width: 64, height: 64, seed: 1000 + i });
+        const res = await model.txt2img({ prompt: c.prompt, sampler, cfgScale: Number(cfg), steps: Number(steps), width: 64, height: 64, seed: Number(seed) + i });
         out.set(await sharp(res.images[0] as Uint8Array).removeAlpha().raw().toBuffer(), i * PER);
       }
       writeFileSync(join(outDir, `${setting}--${basename(file, ".json")}.rgb`), out);
