@@ -27,11 +27,11 @@ describe("embedded default model", () => {
     assert.deepEqual([model.defaultParams.width, model.defaultParams.height], [64, 64]);
   });
 
-  test("its folder names CFG 5 as its default (bench:default: sharper than 7 here); a request without a scale uses it", async () => {
-    assert.equal(model.defaultParams.cfgScale, 5);
+  test("its folder names CFG 4 as its default (bench:default: better than 7 here); a request without a scale uses it", async () => {
+    assert.equal(model.defaultParams.cfgScale, 4);
     const r = await model.txt2img({ prompt: "a red apple", steps: 2, seed: 1 });
-    assert.equal(r.info.cfgScale, 5);
-    assert.match(r.info.infotexts[0] ?? "", /CFG scale: 5\b/);
+    assert.equal(r.info.cfgScale, 4);
+    assert.match(r.info.infotexts[0] ?? "", /CFG scale: 4\b/);
     assert.equal((await model.txt2img({ prompt: "a red apple", steps: 2, seed: 1, cfgScale: 7 })).info.cfgScale, 7);
   });
 
