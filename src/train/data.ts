@@ -132,7 +132,7 @@ export function rephrase(caption: string, rng: Rng): string {
   if (rng.next() < 0.3) c = `${rng.pick(CAPTION_WORDS.adjectives)} ${c}`;
   if (rng.next() < 0.6) {
     const p = rng.pick(CAPTION_WORDS.prefixes);
-    // "an" + "a tulip icon" → "an tulip icon"; a prefix ending in a determiner takes the caption's place
+    // a prefix that ends in a determiner ("an", "my") replaces the caption's leading article: no "an a tulip"
     c = `${p} ${/(^| )(a|an|the|one|some|my)$/.test(p) ? c.replace(/^(a|an|the) /, "") : c}`;
   }
   if (rng.next() < 0.5 || !changes()) {
@@ -167,7 +167,7 @@ export class CaptionNoise {
     const n = 1 + rng.int(3);
     for (let k = 0; k < n; k++) {
       const op = rng.next();
-      if (op < 0.45) c = insertWord(c, rng.pick(this.fillers), rng);
+      if (op < 0.45) c = insertWord(c, this.fillers.length > 0 ? rng.pick(this.fillers) : madeUpWord(rng), rng);
       else if (op < 0.6) c = insertWord(c, madeUpWord(rng), rng);
       else if (op < 0.75) c = insertWord(c, rng.pick(NOISE_MARKS), rng);
       else if (op < 0.88) c = bracketLastPart(c);
