@@ -7,7 +7,7 @@ export const COMMON_ARGS = {
   negative: { type: "string", description: "negative prompt", default: "" },
   steps: { type: "string", description: "sampling steps (default 20)" },
   cfg: { type: "string", description: "classifier-free guidance scale (default: the model's, 7 unless it names one)" },
-  sampler: { type: "string", description: "sampler, A1111 name (default Euler a)" },
+  sampler: { type: "string", description: "sampler, A1111 name (default: the model's, Euler a unless it names one)" },
   seed: { type: "string", description: "seed; -1 = random (default)" },
   width: { type: "string", description: "width in pixels, a multiple of 8" },
   height: { type: "string", description: "height in pixels, a multiple of 8" },
