@@ -44,3 +44,12 @@ export function squaredDistances(query: ArrayLike<number>, table: ArrayLike<numb
 export function smallest(values: Float64Array, k: number): number[] {
   return [...values.keys()].sort((a, b) => (values[a] ?? 0) - (values[b] ?? 0)).slice(0, k);
 }
+
+/**
+ * The 5 rows of `table` nearest to `query` (squared L2, `per` values a row), and whether one of
+ * them is the emoji `want` (`codes[row]` holds each row's baseCode).
+ */
+export function top5Match(query: ArrayLike<number>, table: ArrayLike<number>, per: number, codes: readonly string[], want: string): { top: number[]; hit: boolean } {
+  const top = smallest(squaredDistances(query, table, per), 5);
+  return { top, hit: top.some((j) => codes[j] === want) };
+}

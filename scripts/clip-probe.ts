@@ -7,7 +7,7 @@
  *   npx tsx scripts/clip-probe.ts <clip-run> [--misses]
  */
 import { basename, join } from "node:path";
-import { PROMPT_FILES, baseCode, readPromptCases, smallest, squaredDistances } from "../bench/emoji-match.js";
+import { PROMPT_FILES, baseCode, readPromptCases, top5Match } from "../bench/emoji-match.js";
 import { compile } from "../src/graph/compile.js";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
 import { parseClipTextConfig } from "../src/models/clip/config.js";
@@ -54,8 +54,7 @@ async function top5(texts: readonly string[], want: readonly string[]): Promise<
     const t = (await graph.run(feeds(idsTensor(clip.tokenizer, [...part, ...new Array<string>(B - part.length).fill("")], CLIP_TRAIN_LENGTH), blankImg))).textEmb?.data as Float32Array;
     part.forEach((_, k) => {
       // unit embeddings: the smallest L2 distance is the largest cosine similarity
-      const top = smallest(squaredDistances(t.subarray(k * E, (k + 1) * E), img, E), 5);
-      const hit = top.some((j) => codes[j] === want[s + k]);
+      const { top, hit } = top5Match(t.subarray(k * E, (k + 1) * E), img, E, codes, want[s + k] ?? "");
       hits += Number(hit);
       if (!hit && process.argv.includes("--misses")) console.log(`  miss: ${texts[s + k] ?? ""} → ${top.map((j) => data.names[j]).join(", ")}`);
     });

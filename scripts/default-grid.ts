@@ -5,12 +5,13 @@
  *
  *   node --import tsx scripts/default-grid.ts
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { PROMPT_FILES, readPromptCases } from "../bench/emoji-match.js";
 import sharp from "sharp";
 import { loadModel } from "../src/pipelines/load-model.js";
 import { gridPng } from "../src/train/data.js";
 
-const cases = (JSON.parse(readFileSync(new URL("../bench/default-prompts.json", import.meta.url), "utf8")) as { prompt: string }[]).slice(0, 64);
+const cases = readPromptCases(PROMPT_FILES[0] as string).slice(0, 64);
 const model = await loadModel("default");
 const { sampler, cfgScale } = model.defaultParams;
 const tiles: Uint8Array[] = [];

@@ -15,7 +15,7 @@ import { basename, join } from "node:path";
 import sharp from "sharp";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
 import { loadModel } from "../src/pipelines/load-model.js";
-import { baseCode, readPromptCases, smallest, squaredDistances } from "../bench/emoji-match.js";
+import { baseCode, readPromptCases, top5Match } from "../bench/emoji-match.js";
 
 const PER = 64 * 64 * 3;
 // from the working directory (the repo root), so that an esbuild bundle of this script finds them too
@@ -51,10 +51,7 @@ if (mode === "gen") {
     const cases = lists.get(f.replace(/\.rgb$/, "").split("--")[1] ?? "") ?? [];
     const rgb = readFileSync(join(dir, f));
     let hits = 0;
-    cases.forEach((c, i) => {
-      const top = smallest(squaredDistances(rgb.subarray(i * PER, (i + 1) * PER), data.rgb, PER), 5);
-      hits += Number(top.some((j) => codes[j] === c.emoji));
-    });
+    cases.forEach((c, i) => (hits += Number(top5Match(rgb.subarray(i * PER, (i + 1) * PER), data.rgb, PER, codes, c.emoji).hit)));
     console.log(`${f.replace(/\.rgb$/, "").padEnd(60)} top-5 ${((100 * hits) / Math.max(1, cases.length)).toFixed(0)}%`);
   }
 } else {
