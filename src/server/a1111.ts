@@ -17,6 +17,7 @@ import { HttpError, asObject, invalid } from "./http.js";
 import { latentModeItems, upscalerItems } from "./hires.js";
 import type { Job } from "./job.js";
 import type { Limits } from "./params.js";
+import { NO_MODEL_DEFAULTS } from "./protocol.js";
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 
@@ -38,7 +39,7 @@ type Parse = (body: Readonly<Record<string, unknown>>, size: { width: number; he
 async function generate(ctx: ServerContext, r: RouteRequest, parse: Parse): Promise<unknown> {
   const body = asObject(await r.body());
   await ctx.queue.modelSettled();
-  const size = ctx.queue.model?.defaults ?? { width: 512, height: 512 };
+  const size = ctx.queue.model?.defaults ?? NO_MODEL_DEFAULTS;
   const req = parse(body, size, ctx.opts.limits);
   if (req.checkpoint !== undefined) await switchModel(ctx, req.checkpoint, "override_settings.sd_model_checkpoint");
   const job = ctx.queue.submit({ kind: "generate", runs: req.runs, save: req.save });

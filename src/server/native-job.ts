@@ -7,7 +7,7 @@
 import { invalid } from "./http.js";
 import { checkHiresTarget, hiresTarget, upscalerField } from "./hires.js";
 import { Fields, randomSeed } from "./params.js";
-import type { BaseRun, HiresRun, Img2ImgRun, InpaintRun, LoadedModel, LoraRun, OutpaintRun, RunParams } from "./protocol.js";
+import { type BaseRun, type HiresRun, type Img2ImgRun, type InpaintRun, type LoraRun, NO_MODEL_DEFAULTS, type OutpaintRun, type RunParams } from "./protocol.js";
 import type { ServerContext } from "./context.js";
 
 /** Defaults of the native API (the model's size and sampler fill in the rest). */
@@ -94,7 +94,7 @@ function parseEdit(f: Fields, base: BaseRun, image: Uint8Array, ctx: ServerConte
 /** Parses a POST /api/jobs body into one worker run. */
 export function parseJob(body: Readonly<Record<string, unknown>>, ctx: ServerContext): RunParams {
   const f = new Fields(body, false);
-  const d: LoadedModel["defaults"] = ctx.queue.model?.defaults ?? { width: 512, height: 512, sampler: "Euler a" };
+  const d = ctx.queue.model?.defaults ?? NO_MODEL_DEFAULTS;
   const l = ctx.opts.limits;
   if (f.missing("prompt")) throw invalid("prompt", "is required (a string; may be empty)");
   const seed = f.seed("seed");

@@ -10,7 +10,7 @@ import { HANDLED, Reply, type Route, type RouteRequest, type ServerContext } fro
 import { HttpError, asObject, invalid } from "./http.js";
 import type { Job, JobEvent } from "./job.js";
 import { isOutputName } from "./outputs.js";
-import type { LoadedModel } from "./protocol.js";
+import { NO_MODEL_DEFAULTS } from "./protocol.js";
 import { EDIT_DEFAULTS, FILLS, HIRES_DEFAULTS, NATIVE_DEFAULTS, RESIZE_MODES, parseJob } from "./native-job.js";
 import { sendFile } from "./static.js";
 
@@ -96,7 +96,7 @@ function events(ctx: ServerContext, r: RouteRequest, job: Job): symbol {
 
 function info(ctx: ServerContext): unknown {
   const m = ctx.queue.model;
-  const d: LoadedModel["defaults"] = m?.defaults ?? { width: 512, height: 512, sampler: "Euler a" };
+  const d = m?.defaults ?? NO_MODEL_DEFAULTS;
   const l = ctx.opts.limits;
   return {
     model: m?.name ?? null,

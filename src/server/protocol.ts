@@ -92,6 +92,9 @@ export interface LoadedModel {
   readonly embeddings: EmbeddingList;
 }
 
+/** What requests default to while no model is loaded (SD 1.x's size and A1111's sampler). */
+export const NO_MODEL_DEFAULTS: LoadedModel["defaults"] = { width: 512, height: 512, sampler: "Euler a" };
+
 /** loadModel options the server passes on (the `sdts serve` flags). */
 export interface LoadOptions {
   readonly provider: string;
