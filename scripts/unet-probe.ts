@@ -96,8 +96,9 @@ const uncond = await encode(new Array<string>(B).fill(""));
 const rng = new Rng(77);
 const picked = Array.from({ length: n }, (_, i) => Math.floor((i * N) / n));
 console.log(`probe ${runDir} (${which} weights, step ${ck.step}): ${n} training images, random caption each, CFG ${CFG}`);
-for (const t of [999, 900, 700, 400]) {
-  const ab = alphas[t] ?? 0;
+// "999 pure": the same captions from pure noise, as sampling starts (ᾱ₉₉₉ still leaks √ᾱ ≈ 7% of the latent).
+for (const [t, pure] of [[999, true], [999, false], [900, false], [700, false], [400, false]] as const) {
+  const ab = pure ? 0 : (alphas[t] ?? 0);
   let [h1, h5] = [0, 0];
   for (let s = 0; s < n; s += B) {
     const idx = picked.slice(s, s + B);
@@ -114,7 +115,7 @@ for (const t of [999, 900, 700, 400]) {
       h5 += Number(b);
     });
   }
-  console.log(`t=${t}: nearest latent is the emoji ${((100 * h1) / n).toFixed(1)}%, in the 5 nearest ${((100 * h5) / n).toFixed(1)}%`);
+  console.log(`t=${t}${pure ? " (pure noise)" : ""}: nearest latent is the emoji ${((100 * h1) / n).toFixed(1)}%, in the 5 nearest ${((100 * h5) / n).toFixed(1)}%`);
 }
 for (const file of PROMPT_FILES) {
   const cases = readPromptCases(file);

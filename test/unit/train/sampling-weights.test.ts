@@ -8,7 +8,7 @@ import { readImageCaptionFolder } from "../../../src/io/image-folder.js";
 import { CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionNoise, FILLER_WORDS, WeightedSampler, randomCaption, rephrase } from "../../../src/train/data.js";
 import { defaultInit } from "../../../src/train/init.js";
 import { Rng } from "../../../src/train/rng.js";
-import { minSnrWeight } from "../../../src/train/unet.js";
+import { HIGH_NOISE_SHARE, drawTimestep, minSnrWeight } from "../../../src/train/unet.js";
 import { writeShapes } from "./synthetic.js";
 
 test("SNR weighting: v weighs the x₀ error by SNR clamped to [1, γ], ε by min(SNR, γ); no weight exceeds 1", () => {
@@ -21,6 +21,26 @@ test("SNR weighting: v weighs the x₀ error by SNR clamped to [1, γ], ε by mi
   }
   assert.equal(minSnrWeight(0.5, 0, "epsilon"), 1, "γ = 0 turns the weighting off");
   assert.ok(Math.abs(minSnrWeight(0.0047, 5, "v_prediction") - 1 / (0.0047 / 0.9953 + 1)) < 1e-12, "high noise keeps (nearly) full v weight");
+});
+
+test("drawTimestep: share 0 draws exactly as uniform r.int did; share s puts s + (1 − s)/2 of the draws in the noisier half", () => {
+  const [a, b] = [new Rng(9), new Rng(9)];
+  for (let i = 0; i < 1000; i++) assert.equal(drawTimestep(a, 1000, 0), b.int(1000), "old runs (no share recorded) draw the same timesteps");
+  const r = new Rng(10);
+  const n = 100_000;
+  let high = 0;
+  let lowest = 1000;
+  let highest = -1;
+  for (let i = 0; i < n; i++) {
+    const t = drawTimestep(r, 1000, HIGH_NOISE_SHARE);
+    assert.ok(Number.isInteger(t) && t >= 0 && t < 1000, `timestep ${t}`);
+    high += Number(t >= 500);
+    [lowest, highest] = [Math.min(lowest, t), Math.max(highest, t)];
+  }
+  const expected = HIGH_NOISE_SHARE + (1 - HIGH_NOISE_SHARE) / 2;
+  assert.ok(Math.abs(high / n - expected) < 0.01, `${high} of ${n} in [500, 1000), expected ≈ ${expected * n}`);
+  assert.deepEqual([lowest, highest], [0, 999], "both ends of the schedule are still drawn");
+  for (let i = 0; i < 1000; i++) assert.ok(drawTimestep(r, 7, 1) >= 3, "share 1 draws only from the noisier half");
 });
 
 test("WeightedSampler: draws follow the weights; one batch holds no repeats", () => {
