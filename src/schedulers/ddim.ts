@@ -6,21 +6,13 @@
  * https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/schedulers/scheduling_ddim.py
  */
 import type { SchedulerConfig } from "./config.js";
-import { makeAlphasCumprod } from "./common.js";
 import { integerTimesteps } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
-import { alphaPrev, buildSchedule } from "./schedule.js";
+import { alphaPrev, alphaSchedule } from "./schedule.js";
 import { checkSameLength, clamp, drawNoise, epsFromAlpha, lincomb, x0FromAlpha } from "./vector.js";
 
 function createSchedule(config: SchedulerConfig, steps: number): Schedule {
-  return buildSchedule({
-    className: "DDIMScheduler",
-    config,
-    steps,
-    timesteps: integerTimesteps(config, steps),
-    alphasCumprod: makeAlphasCumprod(config),
-    kind: "alpha",
-  });
+  return alphaSchedule("DDIMScheduler", config, steps, integerTimesteps(config, steps));
 }
 
 /** x_prev = √ᾱ_prev·x₀ + √(1−ᾱ_prev−σ²)·ε (+ σ·z when η > 0). */

@@ -6,10 +6,9 @@
  */
 import { ConfigError } from "../errors.js";
 import type { SchedulerConfig } from "./config.js";
-import { makeAlphasCumprod } from "./common.js";
 import { integerTimesteps } from "./sigma-schedules.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
-import { buildSchedule } from "./schedule.js";
+import { alphaSchedule } from "./schedule.js";
 import { checkSameLength, clamp, drawNoise, lincomb, x0FromAlpha } from "./vector.js";
 
 const VARIANCE_TYPES = ["fixed_small", "fixed_small_log", "fixed_large"];
@@ -20,14 +19,7 @@ function createSchedule(config: SchedulerConfig, steps: number): Schedule {
       `DDPM variance_type ${JSON.stringify(config.varianceType)} is not supported; use one of ${VARIANCE_TYPES.join(", ")}`,
     );
   }
-  return buildSchedule({
-    className: "DDPMScheduler",
-    config,
-    steps,
-    timesteps: integerTimesteps(config, steps),
-    alphasCumprod: makeAlphasCumprod(config),
-    kind: "alpha",
-  });
+  return alphaSchedule("DDPMScheduler", config, steps, integerTimesteps(config, steps));
 }
 
 /** Posterior mean (eq. 7) plus √variance·z while t > 0. */

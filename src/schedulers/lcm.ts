@@ -7,9 +7,8 @@
  */
 import { InputError } from "../errors.js";
 import type { SchedulerConfig } from "./config.js";
-import { makeAlphasCumprod } from "./common.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
-import { alphaPrev, buildSchedule } from "./schedule.js";
+import { alphaPrev, alphaSchedule } from "./schedule.js";
 import { checkSameLength, clamp, drawNoise, lincomb, x0FromAlpha } from "./vector.js";
 
 const SIGMA_DATA = 0.5;
@@ -27,14 +26,7 @@ function lcmTimesteps(c: SchedulerConfig, steps: number): number[] {
 }
 
 function createSchedule(config: SchedulerConfig, steps: number): Schedule {
-  return buildSchedule({
-    className: "LCMScheduler",
-    config,
-    steps,
-    timesteps: lcmTimesteps(config, steps),
-    alphasCumprod: makeAlphasCumprod(config),
-    kind: "alpha",
-  });
+  return alphaSchedule("LCMScheduler", config, steps, lcmTimesteps(config, steps));
 }
 
 /** denoised = c_out·x₀ + c_skip·x; then √ᾱ_next·denoised + √(1−ᾱ_next)·z unless last. */

@@ -7,9 +7,9 @@
  */
 import { ConfigError } from "../errors.js";
 import type { SchedulerConfig } from "./config.js";
-import { arangeDown, linspace, makeAlphasCumprod, roundHalfEven } from "./common.js";
+import { arangeDown, linspace, roundHalfEven } from "./common.js";
 import type { NoiseSource, Schedule, SchedulerImpl, SchedulerState, StepResult } from "./common.js";
-import { alphaPrev, buildSchedule } from "./schedule.js";
+import { alphaPrev, alphaSchedule } from "./schedule.js";
 import { checkSameLength, lincomb } from "./vector.js";
 
 /** Ascending base timesteps of PNDM's set_timesteps. */
@@ -31,14 +31,7 @@ function createSchedule(config: SchedulerConfig, steps: number): Schedule {
   }
   const base = baseTimesteps(config, steps);
   const timesteps = [...base.slice(0, -1), ...base.slice(-2, -1), ...base.slice(-1)].reverse();
-  return buildSchedule({
-    className: "PNDMScheduler",
-    config,
-    steps,
-    timesteps,
-    alphasCumprod: makeAlphasCumprod(config),
-    kind: "alpha",
-  });
+  return alphaSchedule("PNDMScheduler", config, steps, timesteps);
 }
 
 /** φ of eq. 11: moves x_t to x_prev along the noise estimate ε (v is converted first). */

@@ -1,7 +1,7 @@
 /** Building schedules, and the sampler-independent operations on them. */
 import { InputError } from "../errors.js";
 import type { SchedulerClass, SchedulerConfig } from "./config.js";
-import type { Schedule } from "./common.js";
+import { type Schedule, makeAlphasCumprod } from "./common.js";
 import { divide } from "./vector.js";
 
 const f = Math.fround;
@@ -28,6 +28,11 @@ export interface ScheduleParts {
 /** Divisor √(σ²+1) in float32, as diffusers' scale_model_input computes it. */
 function inputDivisor(sigma: number): number {
   return f(Math.sqrt(f(f(sigma * sigma) + 1)));
+}
+
+/** A schedule of the ᾱ-indexed samplers (DDIM, DDPM, LCM, PNDM): their timesteps over the config's training ᾱ. */
+export function alphaSchedule(className: SchedulerClass, config: SchedulerConfig, steps: number, timesteps: readonly number[]): Schedule {
+  return buildSchedule({ className, config, steps, timesteps, alphasCumprod: makeAlphasCumprod(config), kind: "alpha" });
 }
 
 /** Assembles a frozen Schedule from a sampler's parts. */
