@@ -4,9 +4,10 @@
  *
  * For training images with one of their captions: noise the cached latent to step t, take the
  * model's one-step x₀ estimate (with CFG 5) and ask whether the nearest cached latent (L2) is the
- * same emoji (any skin tone, either style). At t = 999 the latent carries almost nothing, so the
- * estimate is what the caption alone decides. The bench's free-text prompts (and their held-out
- * phrasings) are probed the same way from pure noise.
+ * same emoji (any skin tone, either style). At t = 999 the latent carries almost nothing (√ᾱ ≈ 7%),
+ * so the estimate is mostly what the caption decides; the first row takes the same captions from
+ * pure noise, as sampling starts. The bench's free-text prompts (and their held-out phrasings)
+ * are probed the same way from pure noise.
  *
  *   npx tsx scripts/unet-probe.ts <unet-run> [--n 512] [--weights ema|params]
  */
@@ -96,7 +97,6 @@ const uncond = await encode(new Array<string>(B).fill(""));
 const rng = new Rng(77);
 const picked = Array.from({ length: n }, (_, i) => Math.floor((i * N) / n));
 console.log(`probe ${runDir} (${which} weights, step ${ck.step}): ${n} training images, random caption each, CFG ${CFG}`);
-// "999 pure": the same captions from pure noise, as sampling starts (ᾱ₉₉₉ still leaks √ᾱ ≈ 7% of the latent).
 for (const [t, pure] of [[999, true], [999, false], [900, false], [700, false], [400, false]] as const) {
   const ab = pure ? 0 : (alphas[t] ?? 0);
   let [h1, h5] = [0, 0];
