@@ -26,7 +26,7 @@ import { ImageTower } from "./image-tower.js";
 import { initParams } from "./init.js";
 import { BPE_MERGES, CLIP_PRESETS, type PresetName } from "./presets.js";
 import { Rng } from "./rng.js";
-import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runStage, writeRunConfig } from "./run.js";
+import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runShare, runStage, writeRunConfig } from "./run.js";
 import { Trainer } from "./train-step.js";
 
 /** Tokens per caption while training (BOS + 22 + EOS): the pooled EOS row never looks past it (causal mask). */
@@ -97,8 +97,8 @@ export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOpt
   const data = await readImageCaptionFolder(dataDir, 64, o.limit);
   const tok = await runTokenizer(join(runDir, "tokenizer"), [...data.captions, Object.values(CAPTION_WORDS).flat()], BPE_MERGES[preset]);
   const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
-  const wrap = Number(run.captionWrap ?? 0); // runs from before the option used the captions as written
-  const noiseShare = Number(run.captionNoise ?? 0); // and those from before this one, without noise
+  const wrap = runShare(run, "captionWrap");
+  const noiseShare = runShare(run, "captionNoise");
   const noise = new CaptionNoise(data.captions);
   if (!saved) await writeRunConfig(runDir, run);
   const c = parseClipTextConfig(run.model);

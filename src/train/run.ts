@@ -108,6 +108,16 @@ export async function readRunConfig(runDir: string): Promise<Record<string, unkn
   return readJsonFile(p);
 }
 
+/**
+ * A share in [0, 1] that a run config records (captionWrap, captionNoise, timestepHighShare):
+ * 0 when absent, as runs from before the option trained without it.
+ */
+export function runShare(run: Readonly<Record<string, unknown>>, key: string): number {
+  const v = run[key] ?? 0;
+  if (typeof v !== "number" || !(v >= 0 && v <= 1)) throw new InputError(`run config: ${key} must be a number from 0 to 1 (got ${JSON.stringify(v)})`);
+  return v;
+}
+
 /** Writes a run folder's config.json. */
 export async function writeRunConfig(runDir: string, config: Record<string, unknown>): Promise<void> {
   await writeJsonFile(join(runDir, RUN_FILES.config), config);

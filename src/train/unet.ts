@@ -27,7 +27,7 @@ import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } f
 import { initParams } from "./init.js";
 import { type PresetName, UNET_PRESETS } from "./presets.js";
 import { Rng } from "./rng.js";
-import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runStage, writeRunConfig } from "./run.js";
+import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runShare, runStage, writeRunConfig } from "./run.js";
 import { Trainer } from "./train-step.js";
 import { unetSampler } from "./unet-sample.js";
 
@@ -212,10 +212,9 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const scale = Number(run.scalingFactor);
   const prediction = runPrediction(run);
   const gamma = Number(run.minSnrGamma ?? 0);
-  const wrap = Number(run.captionWrap ?? 0); // runs from before the option used the captions as written
-  const noiseShare = Number(run.captionNoise ?? 0); // and those from before this one, without noise
-  const highShare = Number(run.timestepHighShare ?? 0); // and uniform timesteps before that
-  if (!(highShare >= 0 && highShare <= 1)) throw new InputError(`U-Net run config: timestepHighShare must be in [0, 1] (got ${String(run.timestepHighShare)})`);
+  const wrap = runShare(run, "captionWrap");
+  const noiseShare = runShare(run, "captionNoise");
+  const highShare = runShare(run, "timestepHighShare");
   const noise = new CaptionNoise(data.captions);
   const [, ch, h, w] = cache.shape;
   const reg = new ParamRegistry();

@@ -8,6 +8,7 @@ import { readImageCaptionFolder } from "../../../src/io/image-folder.js";
 import { CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionNoise, FILLER_WORDS, WeightedSampler, randomCaption, rephrase } from "../../../src/train/data.js";
 import { defaultInit } from "../../../src/train/init.js";
 import { Rng } from "../../../src/train/rng.js";
+import { runShare } from "../../../src/train/run.js";
 import { HIGH_NOISE_SHARE, drawTimestep, minSnrWeight } from "../../../src/train/unet.js";
 import { writeShapes } from "./synthetic.js";
 
@@ -41,6 +42,13 @@ test("drawTimestep: share 0 draws exactly as uniform r.int did; share s puts s +
   assert.ok(Math.abs(high / n - expected) < 0.01, `${high} of ${n} in [500, 1000), expected ≈ ${expected * n}`);
   assert.deepEqual([lowest, highest], [0, 999], "both ends of the schedule are still drawn");
   for (let i = 0; i < 1000; i++) assert.ok(drawTimestep(r, 7, 1) >= 3, "share 1 draws only from the noisier half");
+});
+
+test("runShare: a recorded share, 0 when the run predates it; anything outside [0, 1] is named", () => {
+  assert.equal(runShare({ captionNoise: 0.5 }, "captionNoise"), 0.5);
+  assert.equal(runShare({}, "timestepHighShare"), 0, "runs recorded before the option");
+  assert.throws(() => runShare({ timestepHighShare: 1.5 }, "timestepHighShare"), /run config: timestepHighShare must be a number from 0 to 1 \(got 1\.5\)/);
+  assert.throws(() => runShare({ captionWrap: "0.5" }, "captionWrap"), /captionWrap must be a number from 0 to 1 \(got "0\.5"\)/);
 });
 
 test("WeightedSampler: draws follow the weights; one batch holds no repeats", () => {
