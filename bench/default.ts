@@ -21,7 +21,7 @@ import { type ImageCaptionData, readImageCaptionFolder } from "../src/io/image-f
 import { pathExists } from "../src/io/run-files.js";
 import { loadModel } from "../src/pipelines/load-model.js";
 import type { Model } from "../src/pipelines/model.js";
-import { PROMPT_FILES, baseCode, readPromptCases, top5Match } from "./emoji-match.js";
+import { PROMPT_FILES, type PromptCase, baseCode, readPromptCases, top5Match } from "./emoji-match.js";
 import { median } from "./util.js";
 
 async function rgbOf(png: Uint8Array): Promise<Uint8Array> {
@@ -47,22 +47,21 @@ async function speed(model: Model): Promise<{ first: number; image: number }> {
 interface QualitySettings {
   readonly sampler?: string;
   readonly cfgScale: number;
-  readonly prompts: string;
+  readonly cases: readonly PromptCase[];
   /** Seeds are seedBase + i for prompt i. */
   readonly seedBase: number;
 }
 
 async function quality(model: Model, data: ImageCaptionData, codes: readonly string[], q: QualitySettings): Promise<number> {
-  const cases = readPromptCases(q.prompts);
   let hits = 0;
-  for (const [i, c] of cases.entries()) {
+  for (const [i, c] of q.cases.entries()) {
     const res = await model.txt2img({ prompt: c.prompt, steps: 20, cfgScale: q.cfgScale, width: 64, height: 64, seed: q.seedBase + i, ...(q.sampler ? { sampler: q.sampler } : {}) });
     const img = await rgbOf(res.images[0] as Uint8Array);
     const { top, hit } = top5Match(img, data.rgb, 64 * 64 * 3, codes, c.emoji);
     if (hit) hits += 1;
     console.log(`${hit ? "✓" : "·"} ${c.prompt.padEnd(48)} nearest: ${top.map((j) => data.names[j]).join(", ")}`);
   }
-  return (100 * hits) / cases.length;
+  return (100 * hits) / q.cases.length;
 }
 
 interface Args {
@@ -116,9 +115,10 @@ async function main(): Promise<void> {
     console.log(`quality: 20 steps, ${sampler}, CFG ${cfgScale}, prompts ${args.prompts}`);
     const data = await readImageCaptionFolder(dataDir, 64);
     const codes = data.names.map(baseCode);
+    const cases = readPromptCases(args.prompts);
     const figures: number[] = [];
     for (let k = 1; k <= args.seeds; k++) {
-      figures.push(await quality(model, data, codes, { sampler, cfgScale, prompts: args.prompts, seedBase: 1000 * k }));
+      figures.push(await quality(model, data, codes, { sampler, cfgScale, cases, seedBase: 1000 * k }));
       if (args.seeds > 1) console.log(`seeds ${1000 * k} + i: top-5 ${(figures.at(-1) ?? 0).toFixed(0)}%`);
     }
     const mean = figures.reduce((a, b) => a + b, 0) / figures.length;
