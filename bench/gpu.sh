@@ -8,7 +8,9 @@
 #   2. the golden tiny-pipeline cases on webgpu, then on cpu (bench/gpu.ts golden);
 #   3. PyTorch's U-Net step on CUDA, fp16 and fp32 (bench/torch_unet.py, diffusers 0.27.2);
 #   4. 512×512 txt2img, 20 Euler steps, CFG 7.5, on webgpu, twice (bench/gpu.ts speed);
-#   5. the same on cpu with 2 steps, once, for the per-step ratio.
+#   5. the same on cpu with 2 steps, once, for the per-step ratio;
+#   6. the embedded model's U-Net training step (bench/train.ts, batch 64) on webgpu against
+#      PyTorch on CUDA (train-webgpu), and on the CPUs against PyTorch on the CPUs (train-cpu).
 # The report (timestamped lines) goes to $OUT/gpu.txt, everything printed to $OUT/all.log.
 # GPU_SKIP="torch-cuda speed-cpu" leaves out the named steps.
 set -u
@@ -24,6 +26,7 @@ mkdir -p "$W"
 export SDTS_CACHE=$W/cache
 CKPT=$W/sd15-random-fp16.safetensors
 [ -f .devdata/b/gpu.mjs ] && GPU=(node .devdata/b/gpu.mjs) || GPU=(node --import tsx bench/gpu.ts)
+[ -f .devdata/b/train.mjs ] && TRAIN=(node .devdata/b/train.mjs) || TRAIN=(node --import tsx bench/train.ts)
 [ -f .devdata/b/make-sd15-random.mjs ] && MK=(node .devdata/b/make-sd15-random.mjs) || MK=(node --import tsx scripts/make-sd15-random.ts)
 
 log() { echo "[$(date +%T), $(( $(date +%s) - START )) s] $*" | tee -a "$R" "$ALL"; }
@@ -36,8 +39,9 @@ step() {
   local t=$(( cap < l - 10 ? cap : l - 10 ))
   if [ "$t" -lt 15 ]; then log "$name: SKIPPED, ${l} s left of the budget"; return 0; fi
   log "$name: start, timeout ${t} s"
-  timeout -k 5 "$t" "$@" >> "$ALL" 2>&1
+  timeout -k 5 "$t" "$@" > "$W/$name.txt" 2>&1
   local rc=$?
+  cat "$W/$name.txt" >> "$ALL"
   log "$name: exit $rc$( [ $rc = 124 ] || [ $rc = 137 ] && echo " (TIMED OUT after ${t} s)")"
 }
 
@@ -56,7 +60,10 @@ log "gpu.sh: budget ${BUDGET} s; node $(node --version); $(nproc) CPUs; work fol
 
 # 1. the checkpoint, in the background (one CPU core; ~1.7 GB)
 # (GPU_SPEED_CKPT: use that model instead, e.g. .devdata/tiny-pipeline with SDTS_GPU_SIZE=128 to try this script on a CPU)
-if [ -n "${GPU_SPEED_CKPT:-}" ]; then
+skipped() { case " ${GPU_SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
+if skipped speed-webgpu && skipped speed-cpu; then
+  ( echo "not made: speed-webgpu and speed-cpu skipped" > "$W/mk.log" ) &
+elif [ -n "${GPU_SPEED_CKPT:-}" ]; then
   CKPT=$GPU_SPEED_CKPT; ( echo "not made: GPU_SPEED_CKPT=$CKPT" > "$W/mk.log" ) &
 else
   ( timeout -k 5 240 "${MK[@]}" "$CKPT" > "$W/mk.log" 2>&1; echo "exit $?" >> "$W/mk.log" ) &
@@ -79,6 +86,16 @@ if [ -f .devdata/torchsrc.tar.xz ]; then
 else
   log "torch-cuda: SKIPPED (.devdata/torchsrc.tar.xz not carried)"
 fi
+
+# 6. (before the full-size speed steps, which may use up the budget) the embedded model's
+# training step; its report lines go to the report as well
+train() {
+  local name=$1; shift
+  step "$name" 150 env SDTS_TORCH_PYTHON="${GPU_PYTHON:-python3}" "${TRAIN[@]}" "$@"
+  grep -h -E "^(U-Net stage|sdts \(|torch |train step ratio|WARNING)" "$W/$name.txt" 2>/dev/null | sed "s/^/$name: /" | tee -a "$R"
+}
+train train-webgpu --provider webgpu --steps ${GPU_TRAIN_STEPS:-20} --torch-device cuda
+train train-cpu --provider cpu --steps 5 --warmup 2 --torch-device cpu
 
 # 4./5. speed at full size
 wait "$MKPID"

@@ -9,11 +9,13 @@ import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { input } from "../graph/apply.js";
 import * as g from "../graph/ops.js";
+import type { Tensor } from "../graph/tensor.js";
 import { readImageCaptionFolder, type ImageCaptionData } from "../io/image-folder.js";
 import { pathExists } from "../io/run-files.js";
 import { openSafetensors, tensorToFloat32, writeSafetensors } from "../io/safetensors.js";
 import { ClipTextEncoder } from "../models/clip/text-encoder.js";
-import { parseUNetConfig } from "../models/unet/config.js";
+import type { ClipTextConfig } from "../models/clip/config.js";
+import { type UNetConfig, parseUNetConfig } from "../models/unet/config.js";
 import { UNet2DConditionModel } from "../models/unet/unet.js";
 import { vaeScaleFactor } from "../models/vae/config.js";
 import { ParamRegistry, Scope } from "../nn/scope.js";
@@ -192,6 +194,34 @@ export function runPrediction(run: Readonly<Record<string, unknown>>): TrainPred
   return p;
 }
 
+/** The U-Net stage's loss graph, its parameters (text encoder and U-Net) and the trainable (U-Net) keys. */
+export interface UNetLossGraph {
+  readonly loss: Tensor;
+  readonly params: ReadonlyMap<string, Tensor>;
+  readonly trainable: ReadonlySet<string>;
+}
+
+/**
+ * Frozen text encoder → U-Net → Σ_b weight_b · mean_chw (out − target)² (the batch mean when
+ * every weight is 1/B). Inputs: input_ids, sample, timestep, target, weight.
+ */
+export function unetLossGraph(text: ClipTextConfig, unet: UNetConfig, batch: number, latent: readonly [number, number, number]): UNetLossGraph {
+  const reg = new ParamRegistry();
+  const s = Scope.root(reg);
+  const ctx = new ClipTextEncoder(s, text).forward(input("input_ids", "int64", [batch, text.maxPositions])).lastHiddenState;
+  const textKeys = new Set(reg.params.keys());
+  const out = new UNet2DConditionModel(s, unet).forward(input("sample", "float32", [batch, ...latent]), input("timestep", "float32", [batch]), ctx).out;
+  const d = g.sub(out, input("target", "float32", [batch, ...latent]));
+  const perSample = g.reduceMean(g.mul(d, d), [1, 2, 3]);
+  const loss = g.reduceSum(g.mul(perSample, input("weight", "float32", [batch])), [0]);
+  return { loss, params: reg.params, trainable: new Set([...reg.params.keys()].filter((k) => !textKeys.has(k))) };
+}
+
+/** Fresh U-Net weights (the output conv zeroed, so the first prediction is 0). */
+export function initUNetParams(params: ReadonlyMap<string, Tensor>, trainable: ReadonlySet<string>, rng: Rng): Map<string, HostTensor> {
+  return initParams(new Map([...params].filter(([k]) => trainable.has(k))), rng, (k) => (k.startsWith("conv_out.") ? "zeros" : undefined));
+}
+
 /** Trains (or resumes) the U-Net on `dataDir` with the frozen VAE and text encoder of earlier runs. */
 export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOptions): Promise<TrainResult> {
   checkTrainOptions(o);
@@ -217,21 +247,11 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const highShare = runShare(run, "timestepHighShare");
   const noise = new CaptionNoise(data.captions);
   const [, ch, h, w] = cache.shape;
-  const reg = new ParamRegistry();
-  const s = Scope.root(reg);
-  const ctx = new ClipTextEncoder(s, clip.config).forward(input("input_ids", "int64", [o.batch, clip.config.maxPositions])).lastHiddenState;
-  const textKeys = new Set(reg.params.keys());
-  const out = new UNet2DConditionModel(s, ucfg).forward(input("sample", "float32", [o.batch, ch, h, w]), input("timestep", "float32", [o.batch]), ctx).out;
-  const d = g.sub(out, input("target", "float32", [o.batch, ch, h, w]));
-  // Σ_b weight_b · mean_chw (out − target)²: the batch mean when every weight is 1/B.
-  const perSample = g.reduceMean(g.mul(d, d), [1, 2, 3]);
-  const loss = g.reduceSum(g.mul(perSample, input("weight", "float32", [o.batch])), [0]);
-  const trainable = new Set([...reg.params.keys()].filter((k) => !textKeys.has(k)));
+  const { loss, params, trainable } = unetLossGraph(clip.config, ucfg, o.batch, [ch, h, w]);
   const rng = new Rng(saved?.rngState ?? o.seed ?? 3);
-  const unetParams = new Map([...reg.params].filter(([k]) => trainable.has(k)));
-  const init = new Map(saved?.params ?? initParams(unetParams, rng, (k) => (k.startsWith("conv_out.") ? "zeros" : undefined)));
-  for (const k of textKeys) init.set(k, clip.params.get(k) as HostTensor);
-  const trainer = await Trainer.create(loss, reg.params, init, {
+  const init = new Map(saved?.params ?? initUNetParams(params, trainable, rng));
+  for (const k of params.keys()) if (!trainable.has(k)) init.set(k, clip.params.get(k) as HostTensor);
+  const trainer = await Trainer.create(loss, params, init, {
     name: "unet-train",
     trainable,
     optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.01, maxGradNorm: 1 },

@@ -1,6 +1,7 @@
 /** `sdts train vae|clip|unet <data-dir> --out <run-dir>` and `sdts train export`: the three training stages and the model folder. */
 import { defineCommand } from "citty";
 import { DEFAULT_EXPORT_CFG, DEFAULT_MIN_SNR_GAMMA, InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
+import { parseProvider } from "../../runtime/providers.js";
 import { ProgressBar } from "../progress.js";
 
 const COMMON = {
@@ -15,6 +16,7 @@ const COMMON = {
   preset: { type: "string", description: "model size: default | tiny", default: "default" },
   seed: { type: "string", description: "seed of initial weights and batches" },
   limit: { type: "string", description: "use only the first N images" },
+  provider: { type: "string", description: "where the steps run: cpu | webgpu | cuda (default cpu)", default: "cpu" },
 } as const;
 
 function num(v: unknown, name: string, dflt: number): number {
@@ -44,6 +46,7 @@ function options(args: Record<string, unknown>, d: { steps: number; batch: numbe
     saveEvery: num(args["save-every"], "save-every", 500),
     seed: num(args.seed, "seed", 1),
     preset,
+    provider: parseProvider(String(args.provider ?? "cpu")),
     onProgress,
     ...(limit === undefined ? {} : { limit }),
   };

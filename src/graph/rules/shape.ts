@@ -2,7 +2,7 @@
 import { ShapeError } from "../../errors.js";
 import { Op } from "../op.js";
 import * as g from "../ops.js";
-import type { RuleTable, TensorType, Value } from "../rule.js";
+import type { LowerCtx, RuleTable, TensorType, Value } from "../rule.js";
 import type { Dim, Shape } from "../shape.js";
 import { broadcastShapes, dimDivide, dimEq, dimProduct, fmtShape, normAxis, normDim, numel, stridesOf } from "../shape.js";
 import type { Tensor } from "../tensor.js";
@@ -130,6 +130,29 @@ function concatGrad(n: { inputs: readonly Tensor[]; attrs: { readonly axis: numb
   });
 }
 
+/**
+ * Most outputs one ONNX Split node gets. onnxruntime's WebGPU provider binds each output as a
+ * storage buffer and fails on a shader with more than the device allows (12 on some Vulkan
+ * drivers); the optimizer's one Split over all parameters has hundreds of outputs.
+ */
+const MAX_SPLIT_OUTPUTS = 8;
+
+/** Writes a Split as a tree of Splits of at most MAX_SPLIT_OUTPUTS outputs each (one node when that suffices). */
+function emitSplit(ctx: LowerCtx, x: string, sizes: readonly number[], outs: readonly string[], axis: number): void {
+  if (outs.length <= MAX_SPLIT_OUTPUTS) {
+    ctx.emit("Split", [x, ctx.int64(sizes)], outs, { axis });
+    return;
+  }
+  const per = Math.ceil(outs.length / MAX_SPLIT_OUTPUTS);
+  const groups: { sizes: number[]; outs: string[] }[] = [];
+  for (let i = 0; i < outs.length; i += per) groups.push({ sizes: sizes.slice(i, i + per), outs: outs.slice(i, i + per) });
+  const names = groups.map((gr) => (gr.outs.length === 1 ? (gr.outs[0] as string) : ctx.temp("split")));
+  ctx.emit("Split", [x, ctx.int64(groups.map((gr) => gr.sizes.reduce((a, b) => a + b, 0)))], names, { axis });
+  groups.forEach((gr, i) => {
+    if (gr.outs.length > 1) emitSplit(ctx, names[i] as string, gr.sizes, gr.outs, axis);
+  });
+}
+
 function inferSplit(inputs: readonly TensorType[], a: { readonly axis: number; readonly sizes: readonly number[] }): TensorType[] {
   arity(inputs, 1);
   const x = inputs[0] as TensorType;
@@ -236,7 +259,7 @@ const LAYOUT: RuleTable<ShapeOnly> = {
     infer: inferSplit,
     lower: (ctx, n, ins, outs) => {
       const axis = normAxis(n.attrs.axis, (n.inputs[0] as Tensor).rank);
-      ctx.emit("Split", [ins[0] as string, ctx.int64(n.attrs.sizes)], outs, { axis });
+      emitSplit(ctx, ins[0] as string, n.attrs.sizes, outs, axis);
     },
     evaluate: ([x], a) => evalSplit(x as Value, a.axis, a.sizes),
     vjp: (n, gs) => {

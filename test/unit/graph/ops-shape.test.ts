@@ -43,6 +43,8 @@ const cases: OpCase[] = [
   { name: "Split equal", ...un([2, 6], (a) => g.split(a, [3, 3], 1)) },
   { name: "Split unequal, axis -1", ...un([2, 3, 6], (a) => g.split(a, [1, 2, 3], -1)) },
   { name: "Split axis 0, one output used", ...un([5, 2], (a) => (g.split(a, [2, 3], 0)[1] as Tensor)) },
+  // 30 outputs: lowered as a tree of Splits of at most 8 outputs (WebGPU's storage-buffer limit)
+  { name: "Split into 30 unequal parts", ...un([2, 60], (a) => g.split(a, Array.from({ length: 30 }, (_, i) => (i % 3) + 1), 1)) },
   { name: "Expand [3,1]→[2,3,4]", ...un([3, 1], (a) => g.expand(a, [2, 3, 4])) },
   { name: "Expand scalar→[2,3]", ...un([], (a) => g.expand(a, [2, 3])) },
   { name: "Expand [2,3] by [1,3] keeps 2", ...un([2, 3], (a) => g.expand(a, [1, 3])) },

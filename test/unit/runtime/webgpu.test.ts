@@ -5,6 +5,8 @@
  * made. LD_LIBRARY_PATH is only read at process start, and Chromium's SwiftShader ships its
  * own libvulkan.so.1 beside the ICD, so the WebGPU part runs in a child `node` started with
  * VK_ICD_FILENAMES (and LD_LIBRARY_PATH) set; this same file is the child's entry point.
+ * The child also runs three training steps of an MLP with 28 parameter tensors: the optimizer
+ * splits its flat update into one output per tensor, more outputs than one WebGPU shader may bind.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -12,10 +14,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { input } from "../../../src/graph/apply.js";
+import { toHost } from "../../../src/graph/host.js";
 import { encodeModel, type OnnxTensor } from "../../../src/graph/onnx/proto.js";
+import * as g from "../../../src/graph/ops.js";
+import type { Tensor } from "../../../src/graph/tensor.js";
+import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import type { Provider } from "../../../src/runtime/providers.js";
 import { providerStatus } from "../../../src/runtime/providers.js";
 import { createSession } from "../../../src/runtime/session.js";
+import { Trainer } from "../../../src/train/train-step.js";
 
 const CHILD_FLAG = "SDTS_WEBGPU_TEST_CHILD";
 const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -72,7 +80,34 @@ function attentionModel(): Uint8Array {
   });
 }
 
-/** Child entry: runs the graph on cpu and webgpu, prints `{ cpu, webgpu }` as JSON. */
+const MLP_LAYERS = 14;
+
+/** Three AdamW steps of a 14-layer tanh MLP (8 wide) regressing random targets: losses and the last layer's new weight. */
+async function trainMlp(provider: Provider): Promise<{ losses: number[]; weight: number[] }> {
+  const params = new Map<string, Tensor>();
+  const init = new Map<string, HostTensor>();
+  let h = input("x", "float32", [16, 8]);
+  for (let l = 0; l < MLP_LAYERS; l++) {
+    const w = input(`l${l}.weight`, "float32", [8, 8]);
+    const b = input(`l${l}.bias`, "float32", [8]);
+    params.set(`l${l}.weight`, w).set(`l${l}.bias`, b);
+    init.set(`l${l}.weight`, toHost("float32", [8, 8], randoms(64, 100 + l, 0.6)));
+    init.set(`l${l}.bias`, toHost("float32", [8], randoms(8, 200 + l, 0.1)));
+    h = g.tanh(g.add(g.matmul(h, w), b));
+  }
+  const d = g.sub(h, input("y", "float32", [16, 8]));
+  const trainer = await Trainer.create(g.reduceMean(g.mul(d, d), [0, 1]), params, init, { provider, name: "mlp-train" });
+  try {
+    const batch = { x: toHost("float32", [16, 8], randoms(128, 7, 1)), y: toHost("float32", [16, 8], randoms(128, 8, 0.9)) };
+    const losses: number[] = [];
+    for (let i = 0; i < 3; i++) losses.push((await trainer.step(batch, 1e-2)).loss);
+    return { losses, weight: [...trainer.params.get(`l${MLP_LAYERS - 1}.weight`)!.data].map(Number) };
+  } finally {
+    await trainer.dispose();
+  }
+}
+
+/** Child entry: runs the graph and the training steps on cpu and webgpu, prints `{ cpu, webgpu }` as JSON. */
 async function childMain(): Promise<void> {
   const model = attentionModel();
   const x = Float32Array.from(randoms(4 * 36, 9, 1));
@@ -81,7 +116,8 @@ async function childMain(): Promise<void> {
     const s = await createSession(model, { provider, graphName: "conv-attention", threads: 1 });
     try {
       const out = await s.run({ x: { dtype: "float32", shape: [1, 4, 6, 6], data: x } });
-      results[provider] = { conv: [...out.conv!.data].map(Number), attn: [...out.attn!.data].map(Number) };
+      const mlp = await trainMlp(provider);
+      results[provider] = { conv: [...out.conv!.data].map(Number), attn: [...out.attn!.data].map(Number), trainLoss: mlp.losses, trainWeight: mlp.weight };
     } finally {
       await s.dispose();
     }
@@ -128,8 +164,10 @@ if (process.env[CHILD_FLAG] === "1") {
     });
     assert.equal(child.status, 0, `webgpu child failed:\n${child.stderr}\n${child.stdout}`);
     const lines = child.stdout.trim().split("\n");
-    const out = JSON.parse(lines[lines.length - 1]!) as Record<"cpu" | "webgpu", Record<"conv" | "attn", number[]>>;
-    for (const name of ["conv", "attn"] as const) {
+    const out = JSON.parse(lines[lines.length - 1]!) as Record<"cpu" | "webgpu", Record<"conv" | "attn" | "trainLoss" | "trainWeight", number[]>>;
+    const losses = out.cpu.trainLoss;
+    assert.ok(losses[2]! < losses[0]!, `the MLP's loss does not fall on cpu: ${losses.join(", ")}`);
+    for (const name of ["conv", "attn", "trainLoss", "trainWeight"] as const) {
       const { maxAbs, at } = maxAbsDiff(out.webgpu[name], out.cpu[name]);
       assert.ok(maxAbs <= 1e-4, `${name}: maxAbs ${maxAbs} at ${at} (webgpu ${out.webgpu[name][at]}, cpu ${out.cpu[name][at]})`);
       assert.ok(out.cpu[name].some((v) => Math.abs(v) > 0.1), `${name} output is trivially small`);
