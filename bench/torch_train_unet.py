@@ -43,7 +43,19 @@ def main():
 
     for m in hidden:
         del sys.modules[m]
-    from transformers import CLIPTextConfig, CLIPTextModel
+    try:
+        from transformers import CLIPTextConfig, CLIPTextModel
+    except ImportError:
+        # a newer transformers wants a newer huggingface_hub than the 0.20.3 put first on the
+        # path for diffusers: drop that one (diffusers keeps the objects it bound) and retry
+        for k in [k for k in sys.modules if k == "huggingface_hub" or k.startswith("huggingface_hub.") or k == "transformers" or k.startswith("transformers.")]:
+            del sys.modules[k]
+        given = set(os.environ.get("PYTHONPATH", "").split(os.pathsep))
+
+        def old_hub(p):
+            return p in given and ("huggingface_hub" in p or (os.path.isdir(p) and any(n.startswith("huggingface_hub-") for n in os.listdir(p))))
+        sys.path[:] = [p for p in sys.path if not old_hub(p)]
+        from transformers import CLIPTextConfig, CLIPTextModel
 
     with open(a.config) as f:
         cfg = json.load(f)

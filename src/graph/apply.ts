@@ -5,7 +5,7 @@ import type { Op, OpAttrs } from "./op.js";
 import { RULES } from "./rules/index.js";
 import type { Shape } from "./shape.js";
 import { fmtShape, normDim } from "./shape.js";
-import { type Node, Tensor, nextId } from "./tensor.js";
+import { type Node, Tensor, nextId, topoNodes } from "./tensor.js";
 
 /** Applies an op to inputs; returns its outputs. `label` names the node in errors and prints. */
 export function apply<K extends Op>(op: K, inputs: readonly Tensor[], attrs: OpAttrs[K], label?: string): Tensor[] {
@@ -49,4 +49,21 @@ export function constant(values: ArrayLike<number>, shape: readonly number[], dt
 /** A rank-0 constant. */
 export function scalar(value: number, dtype: DType = "float32"): Tensor {
   return constant([value], [], dtype);
+}
+
+/**
+ * The graph of `outputs` rebuilt with some tensors replaced (keys: the tensors to replace, values:
+ * what takes their place, of the same type); every node downstream of a replaced tensor is applied
+ * again, the rest are shared. Returns the new outputs, in order.
+ */
+export function substitute(outputs: readonly Tensor[], replace: ReadonlyMap<Tensor, Tensor>): Tensor[] {
+  const map = new Map<number, Tensor>();
+  for (const [from, to] of replace) map.set(from.id, to);
+  for (const n of topoNodes(outputs)) {
+    const ins = n.inputs.map((t) => map.get(t.id) ?? t);
+    if (ins.every((t, i) => t === n.inputs[i])) continue;
+    const outs = apply(n.op, ins, n.attrs, n.label);
+    n.outputs.forEach((o, i) => map.set(o.id, outs[i] as Tensor));
+  }
+  return outputs.map((t) => map.get(t.id) ?? t);
 }

@@ -1,15 +1,25 @@
 /**
  * One training step as one onnxruntime run: forward, backward (grad) and the AdamW update in a
  * single graph; (params, moments, batch) → (loss, new params, new moments).
+ *
+ * Parameters and moments cross the runtime boundary as a few flat vectors (one per dtype, frozen
+ * and trainable apart) rather than one tensor per key: the graph splits them into the model's
+ * tensors. A U-Net has hundreds of tensors; on a GPU each one fed or fetched is a transfer of
+ * its own, which cost ~80% of a step before (bench:train on WebGPU), and on a CPU it saves the
+ * Concat and Split the update did on every step.
  */
 import { InputError } from "../errors.js";
+import { input, substitute } from "../graph/apply.js";
+import type { DType } from "../graph/dtype.js";
 import { type CompiledGraph, compile } from "../graph/compile.js";
 import { grad } from "../graph/grad.js";
+import * as g from "../graph/ops.js";
+import { numel } from "../graph/shape.js";
 import type { Tensor } from "../graph/tensor.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { zerosTensor } from "../runtime/host-tensor.js";
 import type { Provider } from "../runtime/providers.js";
-import { ADAMW_DEFAULTS, type AdamWConfig, adamNames, adamwUpdate } from "./adamw.js";
+import { ADAMW_DEFAULTS, type AdamWConfig, adamNames, adamwFlat } from "./adamw.js";
 
 /** Options of a training step. */
 export interface TrainStepOptions {
@@ -22,35 +32,106 @@ export interface TrainStepOptions {
   readonly extraOutputs?: Readonly<Record<string, Tensor>>;
 }
 
-/** The outputs of a step graph and the keys it trains. */
+/** Parameters of one dtype, frozen or trainable, laid end to end in key order. */
+export interface FlatGroup {
+  /** `train.<dtype>` or `frozen.<dtype>`. */
+  readonly name: string;
+  readonly dtype: DType;
+  readonly trainable: boolean;
+  readonly keys: readonly string[];
+  readonly shapes: readonly (readonly number[])[];
+  /** Start of each key in the flat vector. */
+  readonly offsets: readonly number[];
+  readonly size: number;
+}
+
+/** Graph input and output names of a flat group. */
+export const flatNames = {
+  param: (group: string) => `flat.${group}`,
+  m: (group: string) => `adam.m.${group}`,
+  v: (group: string) => `adam.v.${group}`,
+  newParam: (group: string) => `new.flat.${group}`,
+  newM: (group: string) => `new.adam.m.${group}`,
+  newV: (group: string) => `new.adam.v.${group}`,
+};
+
+/** The outputs of a step graph, the keys it trains and the flat groups it is fed. */
 export interface TrainStepGraph {
   readonly outputs: Record<string, Tensor>;
   readonly trainable: readonly string[];
+  readonly groups: readonly FlatGroup[];
 }
 
-/** Builds the step graph: loss, grad norm, new params and moments of every trainable key. */
+function flatGroups(params: ReadonlyMap<string, Tensor>, isTrainable: (k: string) => boolean): FlatGroup[] {
+  const by = new Map<string, { dtype: DType; trainable: boolean; keys: string[] }>();
+  for (const [k, t] of params) {
+    const trainable = isTrainable(k);
+    const name = `${trainable ? "train" : "frozen"}.${t.dtype}`;
+    const gr = by.get(name) ?? { dtype: t.dtype, trainable, keys: [] };
+    gr.keys.push(k);
+    by.set(name, gr);
+  }
+  return [...by].map(([name, gr]) => {
+    const shapes = gr.keys.map((k) => (params.get(k) as Tensor).shape as number[]);
+    const offsets: number[] = [];
+    let size = 0;
+    for (const s of shapes) {
+      offsets.push(size);
+      size += numel(s);
+    }
+    return { name, dtype: gr.dtype, trainable: gr.trainable, keys: gr.keys, shapes, offsets, size };
+  });
+}
+
+/** Builds the step graph: loss, grad norm, new params and moments of every trainable group. */
 export function buildTrainStep(loss: Tensor, params: ReadonlyMap<string, Tensor>, opts: TrainStepOptions = {}): TrainStepGraph {
-  const trainable = [...params.keys()].filter((k) => opts.trainable === undefined || opts.trainable.has(k));
   for (const k of opts.trainable ?? []) {
     if (!params.has(k)) throw new InputError(`trainable key '${k}' is not a parameter of this model`);
   }
-  const wrt = new Map(trainable.map((k) => [k, params.get(k) as Tensor]));
-  const grads = grad(loss, wrt);
-  const upd = adamwUpdate(wrt, grads, opts.optimizer ?? ADAMW_DEFAULTS);
-  const outputs: Record<string, Tensor> = { loss, gradNorm: upd.gradNorm, ...opts.extraOutputs };
-  for (const k of trainable) {
-    outputs[adamNames.newParam(k)] = upd.params.get(k) as Tensor;
-    outputs[adamNames.newM(k)] = upd.m.get(k) as Tensor;
-    outputs[adamNames.newV(k)] = upd.v.get(k) as Tensor;
+  const groups = flatGroups(params, (k) => opts.trainable === undefined || opts.trainable.has(k));
+  // Each parameter becomes a piece of its group's flat input.
+  const flat = new Map<string, Tensor>();
+  const replace = new Map<Tensor, Tensor>();
+  for (const gr of groups) {
+    const f = input(flatNames.param(gr.name), gr.dtype, [gr.size]);
+    flat.set(gr.name, f);
+    const sizes = gr.shapes.map((s) => numel(s as number[]));
+    const parts = sizes.length === 1 ? [f] : g.split(f, sizes, 0);
+    gr.keys.forEach((k, i) => replace.set(params.get(k) as Tensor, g.reshape(parts[i] as Tensor, gr.shapes[i] as number[])));
   }
-  return { outputs, trainable };
+  const extraNames = Object.keys(opts.extraOutputs ?? {});
+  const [lossF, ...extras] = substitute([loss, ...extraNames.map((n) => opts.extraOutputs?.[n] as Tensor)], replace) as [Tensor, ...Tensor[]];
+  const trainGroups = groups.filter((gr) => gr.trainable);
+  const grads = grad(lossF, new Map(trainGroups.map((gr) => [gr.name, flat.get(gr.name) as Tensor])));
+  const upd = adamwFlat(
+    trainGroups.map((gr) => {
+      const p = flat.get(gr.name) as Tensor;
+      return {
+        param: p,
+        // a group the loss does not reach still gets its decay
+        grad: grads.get(gr.name) ?? g.mul(p, 0),
+        m: input(flatNames.m(gr.name), gr.dtype, [gr.size]),
+        v: input(flatNames.v(gr.name), gr.dtype, [gr.size]),
+      };
+    }),
+    opts.optimizer ?? ADAMW_DEFAULTS,
+  );
+  const outputs: Record<string, Tensor> = { loss: lossF, gradNorm: upd.gradNorm };
+  extraNames.forEach((n, i) => (outputs[n] = extras[i] as Tensor));
+  trainGroups.forEach((gr, i) => {
+    const u = upd.groups[i] as { param: Tensor; m: Tensor; v: Tensor };
+    outputs[flatNames.newParam(gr.name)] = u.param;
+    outputs[flatNames.newM(gr.name)] = u.m;
+    outputs[flatNames.newV(gr.name)] = u.v;
+  });
+  return { outputs, trainable: trainGroups.flatMap((gr) => gr.keys), groups };
 }
 
 /** Optimizer state: the step count and both moments per trainable key. */
 export interface OptimizerState {
-  step: number;
-  readonly m: Map<string, HostTensor>;
-  readonly v: Map<string, HostTensor>;
+  readonly step: number;
+  readonly m: ReadonlyMap<string, HostTensor>;
+  readonly v: ReadonlyMap<string, HostTensor>;
 }
 
 /** Result of one step. */
@@ -64,16 +145,45 @@ function scalarF32(x: number): HostTensor {
   return { dtype: "float32", shape: [], data: Float32Array.of(x) };
 }
 
+/** One flat vector from per-key tensors (zeros for keys missing from `values` when `zeroMissing`). */
+function packGroup(gr: FlatGroup, values: ReadonlyMap<string, HostTensor>, what: string, zeroMissing = false): HostTensor {
+  const out = zerosTensor(gr.dtype as HostTensor["dtype"], [gr.size]);
+  gr.keys.forEach((k, i) => {
+    const v = values.get(k);
+    if (v === undefined) {
+      if (zeroMissing) return;
+      throw new InputError(`no ${what} for parameter '${k}'`);
+    }
+    if (v.dtype !== out.dtype) throw new InputError(`${what} of '${k}' is ${v.dtype}, the parameter is ${out.dtype}`);
+    (out.data as Float32Array).set(v.data as Float32Array, gr.offsets[i]);
+  });
+  return out;
+}
+
+/** Per-key views into a group's flat vector (no copies). */
+function unpackGroup(gr: FlatGroup, flat: HostTensor, into: Map<string, HostTensor>): void {
+  gr.keys.forEach((k, i) => {
+    const shape = gr.shapes[i] as number[];
+    const start = gr.offsets[i] as number;
+    into.set(k, { dtype: flat.dtype, shape, data: (flat.data as Float32Array).subarray(start, start + numel(shape)) } as HostTensor);
+  });
+}
+
 /** Holds parameters and optimizer state on the host and runs compiled steps. */
 export class Trainer {
+  private readonly inputs: ReadonlySet<string>;
+  private views: { params: Map<string, HostTensor>; m: Map<string, HostTensor>; v: Map<string, HostTensor> } | undefined;
   private constructor(
     private readonly graph: CompiledGraph,
     readonly trainable: readonly string[],
-    /** Current parameter values (trainable and frozen), by key. */
-    readonly params: Map<string, HostTensor>,
-    readonly state: OptimizerState,
+    private readonly groups: readonly FlatGroup[],
+    /** Flat parameters, and moments of trainable groups, by group name. */
+    private readonly flat: Map<string, { param: HostTensor; m?: HostTensor; v?: HostTensor }>,
+    private stepCount: number,
     private readonly extraNames: readonly string[],
-  ) {}
+  ) {
+    this.inputs = new Set(graph.model.inputs.map((i) => i.name));
+  }
 
   /** Compiles the step and takes initial parameter values (and optionally a saved optimizer state). */
   static async create(
@@ -91,33 +201,57 @@ export class Trainer {
     }
     const step = buildTrainStep(loss, params, opts);
     const graph = await compile(step.outputs, { name: opts.name ?? "train-step", ...(opts.provider ? { provider: opts.provider } : {}) });
-    const state = opts.state ?? { step: 0, m: new Map(), v: new Map() };
-    for (const k of step.trainable) {
-      const p = values.get(k) as HostTensor;
-      if (!state.m.has(k)) state.m.set(k, zerosTensor(p.dtype, p.shape));
-      if (!state.v.has(k)) state.v.set(k, zerosTensor(p.dtype, p.shape));
+    const flat = new Map<string, { param: HostTensor; m?: HostTensor; v?: HostTensor }>();
+    for (const gr of step.groups) {
+      const param = packGroup(gr, values, "initial value");
+      flat.set(gr.name, gr.trainable ? { param, m: packGroup(gr, opts.state?.m ?? new Map(), "first moment", true), v: packGroup(gr, opts.state?.v ?? new Map(), "second moment", true) } : { param });
     }
-    return new Trainer(graph, step.trainable, new Map(values), state, Object.keys(opts.extraOutputs ?? {}));
+    return new Trainer(graph, step.trainable, step.groups, flat, opts.state?.step ?? 0, Object.keys(opts.extraOutputs ?? {}));
+  }
+
+  private unpacked(): NonNullable<Trainer["views"]> {
+    if (this.views === undefined) {
+      const views = { params: new Map<string, HostTensor>(), m: new Map<string, HostTensor>(), v: new Map<string, HostTensor>() };
+      for (const gr of this.groups) {
+        const f = this.flat.get(gr.name);
+        if (f === undefined) continue;
+        unpackGroup(gr, f.param, views.params);
+        if (f.m) unpackGroup(gr, f.m, views.m);
+        if (f.v) unpackGroup(gr, f.v, views.v);
+      }
+      this.views = views;
+    }
+    return this.views;
+  }
+
+  /** Current parameter values (trainable and frozen), by key: views into the flat vectors, valid until the next step replaces them. */
+  get params(): ReadonlyMap<string, HostTensor> {
+    return this.unpacked().params;
+  }
+
+  /** The step count and both moments per trainable key (views, as `params`). */
+  get state(): OptimizerState {
+    const u = this.unpacked();
+    return { step: this.stepCount, m: u.m, v: u.v };
   }
 
   /** Runs one step on a batch (feeds by input name) with learning rate `lr`. */
   async step(batch: Readonly<Record<string, HostTensor>>, lr: number): Promise<StepResult> {
-    const s = this.state;
-    const feeds: Record<string, HostTensor> = { ...batch, [adamNames.step]: scalarF32(s.step + 1), [adamNames.lr]: scalarF32(lr) };
-    const inputs = new Set(this.graph.model.inputs.map((i) => i.name));
-    for (const [k, v] of this.params) if (inputs.has(k)) feeds[k] = v;
-    for (const k of this.trainable) {
-      feeds[adamNames.m(k)] = s.m.get(k) as HostTensor;
-      feeds[adamNames.v(k)] = s.v.get(k) as HostTensor;
+    const feeds: Record<string, HostTensor> = { ...batch, [adamNames.step]: scalarF32(this.stepCount + 1), [adamNames.lr]: scalarF32(lr) };
+    for (const [name, f] of this.flat) {
+      // (a frozen group the loss does not read is not an input of the graph)
+      if (this.inputs.has(flatNames.param(name))) feeds[flatNames.param(name)] = f.param;
+      if (f.m) feeds[flatNames.m(name)] = f.m;
+      if (f.v) feeds[flatNames.v(name)] = f.v;
     }
-    for (const i of inputs) if (feeds[i] === undefined) throw new InputError(`training step: no value for input '${i}'`);
+    for (const i of this.inputs) if (feeds[i] === undefined) throw new InputError(`training step: no value for input '${i}'`);
     const out = await this.graph.run(feeds);
-    for (const k of this.trainable) {
-      this.params.set(k, out[adamNames.newParam(k)] as HostTensor);
-      s.m.set(k, out[adamNames.newM(k)] as HostTensor);
-      s.v.set(k, out[adamNames.newV(k)] as HostTensor);
+    for (const gr of this.groups) {
+      if (!gr.trainable) continue;
+      this.flat.set(gr.name, { param: out[flatNames.newParam(gr.name)] as HostTensor, m: out[flatNames.newM(gr.name)] as HostTensor, v: out[flatNames.newV(gr.name)] as HostTensor });
     }
-    s.step += 1;
+    this.views = undefined;
+    this.stepCount += 1;
     const num = (t: HostTensor | undefined): number => Number((t?.data as Float32Array | undefined)?.[0] ?? NaN);
     const extra = Object.fromEntries(this.extraNames.map((n) => [n, out[n] as HostTensor]));
     return { loss: num(out.loss), gradNorm: num(out.gradNorm), extra };

@@ -9,7 +9,7 @@ import type { Value } from "../../../src/graph/rule.js";
 import type { Tensor } from "../../../src/graph/tensor.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { adamNames } from "../../../src/train/adamw.js";
-import { Trainer, buildTrainStep } from "../../../src/train/train-step.js";
+import { Trainer, buildTrainStep, flatNames } from "../../../src/train/train-step.js";
 import { normals, rng } from "../graph/harness.js";
 
 interface Problem {
@@ -73,10 +73,13 @@ function referenceTraining(p: Problem, steps: number, lr: number): number[] {
   const outs = names.map((n) => step.outputs[n] as Tensor);
   const vals = new Map<string, Value>();
   const val = (h: HostTensor): Value => ({ dtype: "float32", shape: h.shape, data: hostToNumbers(h) });
-  for (const [k, h] of p.init) {
-    vals.set(k, val(h));
-    vals.set(adamNames.m(k), { dtype: "float32", shape: h.shape, data: new Float64Array(h.data.length) });
-    vals.set(adamNames.v(k), { dtype: "float32", shape: h.shape, data: new Float64Array(h.data.length) });
+  // the flat groups the step is fed: each group's parameters end to end, in key order
+  for (const gr of step.groups) {
+    const data = Float64Array.from(gr.keys.flatMap((k) => [...hostToNumbers(p.init.get(k) as HostTensor)]));
+    assert.equal(data.length, gr.size);
+    vals.set(flatNames.param(gr.name), { dtype: "float32", shape: [gr.size], data });
+    vals.set(flatNames.m(gr.name), { dtype: "float32", shape: [gr.size], data: new Float64Array(gr.size) });
+    vals.set(flatNames.v(gr.name), { dtype: "float32", shape: [gr.size], data: new Float64Array(gr.size) });
   }
   for (const [k, h] of Object.entries(p.batch)) vals.set(k, val(h));
   const losses: number[] = [];
@@ -86,10 +89,10 @@ function referenceTraining(p: Problem, steps: number, lr: number): number[] {
     const res = evaluate(outs, vals);
     const get = (n: string): Value => res[names.indexOf(n)] as Value;
     losses.push(get("loss").data[0] ?? NaN);
-    for (const k of step.trainable) {
-      vals.set(k, get(adamNames.newParam(k)));
-      vals.set(adamNames.m(k), get(adamNames.newM(k)));
-      vals.set(adamNames.v(k), get(adamNames.newV(k)));
+    for (const gr of step.groups) {
+      vals.set(flatNames.param(gr.name), get(flatNames.newParam(gr.name)));
+      vals.set(flatNames.m(gr.name), get(flatNames.newM(gr.name)));
+      vals.set(flatNames.v(gr.name), get(flatNames.newV(gr.name)));
     }
   }
   return losses;
