@@ -92,7 +92,7 @@ fi
 train() {
   local name=$1; shift
   step "$name" 150 env SDTS_TORCH_PYTHON="${GPU_PYTHON:-python3}" "${TRAIN[@]}" "$@"
-  grep -h -E "^(U-Net stage|sdts \(|torch |train step ratio|WARNING)" "$W/$name.txt" 2>/dev/null | sed "s/^/$name: /" | tee -a "$R"
+  grep -h -E "^(U-Net stage|sdts \(|torch[ :]|train step ratio|WARNING)" "$W/$name.txt" 2>/dev/null | sed "s/^/$name: /" | tee -a "$R"
 }
 train train-webgpu --provider webgpu --steps ${GPU_TRAIN_STEPS:-20} --torch-device cuda
 train train-cpu --provider cpu --steps 5 --warmup 2 --torch-device cpu
