@@ -19,12 +19,15 @@ export class ProgressBar {
   /** Draws `step` of `total`, with an optional note (e.g. the loss). */
   update(step: number, total: number, note?: string): void {
     const secs = (Date.now() - this.start) / 1000;
+    // no rate before any time has passed (a training run's first step starts the clock)
+    const timed = secs >= 0.01 && step > this.base;
     const rate = (step - this.base) / Math.max(secs, 1e-6);
     const eta = (total - step) / Math.max(rate, 1e-9);
+    const speed = timed ? `${rate.toFixed(2)} it/s  ETA ${eta.toFixed(1)}s` : "-- it/s  ETA --";
     const width = 24;
     const filled = Math.round((step / total) * width);
     const bar = "█".repeat(filled) + "░".repeat(width - filled);
-    const line = `${this.label} ${bar} ${step}/${total}  ${rate.toFixed(2)} it/s  ETA ${eta.toFixed(1)}s${note === undefined ? "" : `  ${note}`}`;
+    const line = `${this.label} ${bar} ${step}/${total}  ${speed}${note === undefined ? "" : `  ${note}`}`;
     if (this.out.isTTY) this.out.write(`\r${line}\x1b[K${step === total ? "\n" : ""}`);
     else if (step === total || Date.now() - this.lastLine > 2000) {
       this.out.write(`${line}\n`);
