@@ -25,6 +25,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--profile", help="also write torch.profiler's per-op table of two more steps to this file")
     a = ap.parse_args()
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[k] = str(a.threads)
@@ -95,6 +96,15 @@ def main():
         float(loss)  # waits for the step on a GPU
         if i >= a.warmup:
             runs.append(time.perf_counter() - t0)
+    if a.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev == "cuda" else [])
+        with profile(activities=acts) as prof:
+            for _ in range(2):
+                float(step())
+        with open(a.profile, "w") as f:
+            f.write(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
     print(json.dumps({
         "device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu",
         "threads": a.threads,
