@@ -32,7 +32,7 @@ function options(args: Record<string, unknown>, d: { steps: number; batch: numbe
   const bar = new ProgressBar("training");
   let started = false;
   const onProgress = (p: TrainProgress) => {
-    if (!started) bar.reset(p.startStep - 1);
+    if (!started) bar.reset(p.step); // the clock starts after the first step (graph compiling is not a step)
     started = true;
     bar.update(p.step, p.total, `loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(1)}`);
   };
