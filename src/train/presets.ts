@@ -26,7 +26,7 @@ export const BPE_MERGES: Readonly<Record<PresetName, number>> = { default: 1500,
 /** Small conditional U-Nets on 16×16×4 latents (cross-attention at the two lower levels). */
 export const UNET_PRESETS: Readonly<Record<PresetName, Record<string, unknown>>> = {
   default: {
-    _class_name: "UNet2DConditionModel", in_channels: 4, out_channels: 4, sample_size: 16, block_out_channels: [32, 64, 64], layers_per_block: 1,
+    _class_name: "UNet2DConditionModel", in_channels: 4, out_channels: 4, sample_size: 16, block_out_channels: [32, 64, 128], layers_per_block: 1,
     down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"], up_block_types: ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
     attention_head_dim: 4, cross_attention_dim: 128, norm_num_groups: 32, flip_sin_to_cos: true, freq_shift: 0,
     // The caption, attention-pooled, joins the time embedding that every ResNet block reads (diffusers' "text"

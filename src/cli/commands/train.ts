@@ -7,7 +7,7 @@ import { ProgressBar } from "../progress.js";
 const COMMON = {
   data: { type: "positional", description: "folder of images with same-named .txt captions", required: true },
   out: { type: "string", description: "run folder (checkpoint, samples/, loss.jsonl, config.json)", required: true },
-  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 1500, unet 4000)" },
+  steps: { type: "string", description: "total optimizer steps; a resumed run continues to this step (default: vae 600, clip 1500, unet 3000)" },
   batch: { type: "string", description: "images per step (default: vae 8, clip 128, unet 64)" },
   lr: { type: "string", description: "peak learning rate, warm-up then cosine decay to 10% (default 1e-3)" },
   resume: { type: "boolean", description: "continue the run in --out from its checkpoint, at the same step" },
@@ -85,7 +85,7 @@ const unet = defineCommand({
     "min-snr-gamma": { type: "string", description: "γ of the loss weighting (v: x₀ error × SNR clamped to [1, γ]; ε: min-SNR-γ), 0 = plain MSE (default 5)" },
   },
   async run({ args }) {
-    const o = options(args, { steps: 4000, batch: 64, lr: 1e-3 });
+    const o = options(args, { steps: 3000, batch: 64, lr: 1e-3 });
     const prediction = args.prediction ?? "v_prediction";
     if (prediction !== "v_prediction" && prediction !== "epsilon") throw new InputError(`--prediction must be v_prediction or epsilon (got '${prediction}')`);
     report(await trainUNet(args.data, args.out, {
