@@ -147,3 +147,23 @@ test("frozen parameters are fed but not updated", async () => {
     await trainer.dispose();
   }
 });
+
+test("parameters the loss does not read: a frozen group is left out of the feeds, a trainable one only decays", async () => {
+  const p = mlpProblem();
+  const params = new Map(p.params).set("extra.frozen", input("extra.frozen", "float16", [3])).set("extra.idle", input("extra.idle", "float32", [4]));
+  const init = new Map(p.init)
+    .set("extra.frozen", { dtype: "float16", shape: [3], data: Uint16Array.of(0x3c00, 0x4000, 0x4200) })
+    .set("extra.idle", toHost("float32", [4], [1, -2, 3, -4]));
+  const trainable = new Set([...p.params.keys(), "extra.idle"]);
+  const trainer = await Trainer.create(p.loss, params, init, { trainable, optimizer: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 } });
+  try {
+    const first = await trainer.step(p.batch, 0.01);
+    assert.ok(Number.isFinite(first.loss));
+    assert.deepEqual([...(trainer.params.get("extra.frozen")?.data ?? [])], [0x3c00, 0x4000, 0x4200]);
+    // no gradient: Adam's update is 0, so p ← p − lr·λ·p
+    const idle = [...(trainer.params.get("extra.idle")?.data ?? [])];
+    [1, -2, 3, -4].forEach((v, i) => assert.ok(Math.abs((idle[i] ?? NaN) - v * (1 - 0.01 * 0.1)) < 1e-6, `extra.idle[${i}] = ${idle[i]}`));
+  } finally {
+    await trainer.dispose();
+  }
+});
