@@ -161,7 +161,7 @@ test("parameters the loss does not read: a frozen group is left out of the feeds
     assert.ok(Number.isFinite(first.loss));
     assert.deepEqual([...(trainer.params.get("extra.frozen")?.data ?? [])], [0x3c00, 0x4000, 0x4200]);
     // no gradient: Adam's update is 0, so p ← p − lr·λ·p
-    const idle = [...(trainer.params.get("extra.idle")?.data ?? [])];
+    const idle = [...((trainer.params.get("extra.idle")?.data as Float32Array | undefined) ?? [])];
     [1, -2, 3, -4].forEach((v, i) => assert.ok(Math.abs((idle[i] ?? NaN) - v * (1 - 0.01 * 0.1)) < 1e-6, `extra.idle[${i}] = ${idle[i]}`));
   } finally {
     await trainer.dispose();
