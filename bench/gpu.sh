@@ -31,10 +31,12 @@ CKPT=$W/sd15-random-fp16.safetensors
 
 log() { echo "[$(date +%T), $(( $(date +%s) - START )) s] $*" | tee -a "$R" "$ALL"; }
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+# skipped NAME: whether GPU_SKIP names the step
+skipped() { case " ${GPU_SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
 # step NAME CAP_S CMD...: runs CMD under min(CAP_S, time left − 10 s), output to the log
 step() {
   local name=$1 cap=$2; shift 2
-  case " ${GPU_SKIP:-} " in *" $name "*) log "$name: SKIPPED (GPU_SKIP)"; return 0;; esac
+  if skipped "$name"; then log "$name: SKIPPED (GPU_SKIP)"; return 0; fi
   local l; l=$(left)
   local t=$(( cap < l - 10 ? cap : l - 10 ))
   if [ "$t" -lt 15 ]; then log "$name: SKIPPED, ${l} s left of the budget"; return 0; fi
@@ -60,7 +62,6 @@ log "gpu.sh: budget ${BUDGET} s; node $(node --version); $(nproc) CPUs; work fol
 
 # 1. the checkpoint, in the background (one CPU core; ~1.7 GB)
 # (GPU_SPEED_CKPT: use that model instead, e.g. .devdata/tiny-pipeline with SDTS_GPU_SIZE=128 to try this script on a CPU)
-skipped() { case " ${GPU_SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
 if skipped speed-webgpu && skipped speed-cpu; then
   ( echo "not made: speed-webgpu and speed-cpu skipped" > "$W/mk.log" ) &
 elif [ -n "${GPU_SPEED_CKPT:-}" ]; then

@@ -27,7 +27,7 @@ import { BPE_MERGES, CLIP_PRESETS, UNET_PRESETS } from "../src/train/presets.js"
 import { Rng } from "../src/train/rng.js";
 import { Trainer } from "../src/train/train-step.js";
 import { initParams } from "../src/train/init.js";
-import { initUNetParams, unetLossGraph } from "../src/train/unet.js";
+import { UNET_OPTIMIZER, initUNetParams, unetLossGraph } from "../src/train/unet.js";
 import { fmt, median } from "./util.js";
 
 /** The project root: the first folder up from this file with a package.json (this file may run bundled, from .devdata/b). */
@@ -64,7 +64,7 @@ async function sdtsSteps(): Promise<{ stepsS: number[]; compileS: number; params
   const init = initUNetParams(params, trainable, rng);
   for (const [k, v] of initParams(new Map([...params].filter(([k]) => !trainable.has(k))), rng)) init.set(k, v);
   const t0 = performance.now();
-  const trainer = await Trainer.create(loss, params, init, { name: "bench-unet-train", trainable, provider, optimizer: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 } });
+  const trainer = await Trainer.create(loss, params, init, { name: "bench-unet-train", trainable, provider, optimizer: UNET_OPTIMIZER });
   const compileS = (performance.now() - t0) / 1000;
   const per = LATENT[0] * LATENT[1] * LATENT[2];
   const len = text.maxPositions;

@@ -22,7 +22,7 @@ import { ParamRegistry, Scope } from "../nn/scope.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../schedulers/config.js";
 import { makeAlphasCumprod } from "../schedulers/common.js";
-import { ADAMW_DEFAULTS } from "./adamw.js";
+import { ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
 import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE, CaptionNoise, WeightedSampler, imageBatch, randomCaption } from "./data.js";
 import { Ema } from "./ema.js";
 import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } from "./frozen.js";
@@ -50,6 +50,9 @@ export function drawTimestep(r: Rng, steps: number, highShare: number): number {
   const half = Math.floor(steps / 2);
   return highShare > 0 && r.next() < highShare ? half + r.int(steps - half) : r.int(steps);
 }
+
+/** The U-Net stage's AdamW (lr is fed per step). */
+export const UNET_OPTIMIZER: AdamWConfig = { ...ADAMW_DEFAULTS, weightDecay: 0.01, maxGradNorm: 1 };
 
 /** Options of the U-Net stage. */
 export interface UNetTrainOptions extends TrainOptions {
@@ -254,7 +257,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const trainer = await Trainer.create(loss, params, init, {
     name: "unet-train",
     trainable,
-    optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.01, maxGradNorm: 1 },
+    optimizer: UNET_OPTIMIZER,
     ...(saved ? { state: { step: saved.step, m: new Map(saved.m), v: new Map(saved.v) } } : {}),
     ...(o.provider ? { provider: o.provider } : {}),
   });
