@@ -16,7 +16,7 @@ import type { HostTensor } from "../src/runtime/host-tensor.js";
 import { zerosTensor } from "../src/runtime/host-tensor.js";
 import { type Session, createSession } from "../src/runtime/session.js";
 import { adamNames } from "../src/train/adamw.js";
-import { Trainer, buildTrainStep } from "../src/train/train-step.js";
+import { type FlatGroup, Trainer, buildTrainStep, flatNames, packGroup } from "../src/train/train-step.js";
 import { bytesOf, fmt, geomean, medians, pairedRatio, randomF32, timeInterleaved } from "./util.js";
 
 const F32 = 1; // ONNX FLOAT
@@ -134,25 +134,25 @@ function mlp(widths: readonly number[], batch: number) {
   return { params, init, loss, x, y, feeds };
 }
 
-/** The step's tensor traffic with no maths: (params, m, v, batch) in → (params, m, v, a loss) out, all Identity. */
-function trafficGraph(params: ReadonlyMap<string, Tensor>, x: Tensor, y: Tensor): Record<string, Tensor> {
+/** The step's tensor traffic with no maths: each group's flat (params, m, v) and the batch in → the same out and a loss, all Identity. */
+function trafficGraph(groups: readonly FlatGroup[], x: Tensor, y: Tensor): Record<string, Tensor> {
   const d = g.sub(x, y);
   const outs: Record<string, Tensor> = { loss: g.reduceMean(g.mul(d, d), [0, 1]) };
-  for (const [k, p] of params) {
-    outs[adamNames.newParam(k)] = p;
-    outs[adamNames.newM(k)] = input(adamNames.m(k), p.dtype, p.shape);
-    outs[adamNames.newV(k)] = input(adamNames.v(k), p.dtype, p.shape);
+  for (const gr of groups) {
+    outs[flatNames.newParam(gr.name)] = input(flatNames.param(gr.name), gr.dtype, [gr.size]);
+    outs[flatNames.newM(gr.name)] = input(flatNames.m(gr.name), gr.dtype, [gr.size]);
+    outs[flatNames.newV(gr.name)] = input(flatNames.v(gr.name), gr.dtype, [gr.size]);
   }
   return outs;
 }
 
-/** Feeds of the traffic graph from the trainer's current values. */
-function trafficFeeds(t: Trainer, batch: Record<string, HostTensor>): Record<string, HostTensor> {
-  const feeds: Record<string, HostTensor> = { ...batch };
-  for (const k of t.trainable) {
-    feeds[k] = t.params.get(k) as HostTensor;
-    feeds[adamNames.m(k)] = t.state.m.get(k) as HostTensor;
-    feeds[adamNames.v(k)] = t.state.v.get(k) as HostTensor;
+/** The flat (params, m, v) feeds of each group, as the Trainer holds them: parameters packed from `init`, zero moments. */
+function flatFeeds(groups: readonly FlatGroup[], init: ReadonlyMap<string, HostTensor>): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = {};
+  for (const gr of groups) {
+    feeds[flatNames.param(gr.name)] = packGroup(gr, init, "initial value");
+    feeds[flatNames.m(gr.name)] = zerosTensor(gr.dtype as HostTensor["dtype"], [gr.size]);
+    feeds[flatNames.v(gr.name)] = zerosTensor(gr.dtype as HostTensor["dtype"], [gr.size]);
   }
   return feeds;
 }
@@ -165,16 +165,15 @@ function trafficFeeds(t: Trainer, batch: Record<string, HostTensor>): Record<str
 async function residentStep(m: ReturnType<typeof mlp>, init: ReadonlyMap<string, HostTensor>) {
   const step = buildTrainStep(m.loss, m.params);
   const graph = await compile(step.outputs, { name: "train-step-runinto" });
-  const zeros = (h: HostTensor): HostTensor => zerosTensor(h.dtype, h.shape);
-  let a: Record<string, HostTensor> = { ...m.feeds };
+  const flatIn = flatFeeds(step.groups, init);
+  let a: Record<string, HostTensor> = { ...m.feeds, ...flatIn };
   let b: Record<string, HostTensor> = {};
-  for (const k of step.trainable) {
-    const p = init.get(k) as HostTensor;
-    a[k] = { dtype: "float32", shape: p.shape, data: Float32Array.from(p.data as Float32Array) };
-    a[adamNames.m(k)] = zeros(p);
-    a[adamNames.v(k)] = zeros(p);
-    for (const n of [adamNames.newParam(k), adamNames.newM(k), adamNames.newV(k)]) b[n] = zeros(p);
-  }
+  const pairs = step.groups.flatMap((gr) => [
+    [flatNames.param(gr.name), flatNames.newParam(gr.name)],
+    [flatNames.m(gr.name), flatNames.newM(gr.name)],
+    [flatNames.v(gr.name), flatNames.newV(gr.name)],
+  ]) as [string, string][];
+  for (const [i, o] of pairs) b[o] = zerosTensor((flatIn[i] as HostTensor).dtype, (flatIn[i] as HostTensor).shape);
   const scalars = { loss: zerosTensor("float32", []), gradNorm: zerosTensor("float32", []) };
   let count = 0;
   const run = async (): Promise<void> => {
@@ -183,11 +182,7 @@ async function residentStep(m: ReturnType<typeof mlp>, init: ReadonlyMap<string,
     await graph.runInto(feeds, { ...b, ...scalars });
     const next: Record<string, HostTensor> = { ...m.feeds };
     const prev: Record<string, HostTensor> = {};
-    for (const k of step.trainable) {
-      [next[k], prev[adamNames.newParam(k)]] = [b[adamNames.newParam(k)] as HostTensor, a[k] as HostTensor];
-      [next[adamNames.m(k)], prev[adamNames.newM(k)]] = [b[adamNames.newM(k)] as HostTensor, a[adamNames.m(k)] as HostTensor];
-      [next[adamNames.v(k)], prev[adamNames.newV(k)]] = [b[adamNames.newV(k)] as HostTensor, a[adamNames.v(k)] as HostTensor];
-    }
+    for (const [i, o] of pairs) [next[i], prev[o]] = [b[o] as HostTensor, a[i] as HostTensor];
     [a, b] = [next, prev];
   };
   return { run, dispose: () => graph.dispose() };
@@ -202,7 +197,9 @@ async function trainingTraffic(): Promise<void> {
   const m = mlp(widths, batch);
   const numParams = [...m.init.values()].reduce((s, h) => s + h.data.length, 0);
   const trainer = await Trainer.create(m.loss, m.params, m.init);
-  const traffic = await compile(trafficGraph(m.params, m.x, m.y), { name: "train-traffic" });
+  const groups = buildTrainStep(m.loss, m.params).groups;
+  const traffic = await compile(trafficGraph(groups, m.x, m.y), { name: "train-traffic" });
+  const trafficIn = { ...m.feeds, ...flatFeeds(groups, m.init) };
   const resident = await residentStep(m, m.init);
   const outs: Record<string, HostTensor> = {};
   for (const o of traffic.model.outputs) outs[o.name] = zerosTensor(o.dtype as "float32", o.shape as number[]);
@@ -210,8 +207,8 @@ async function trainingTraffic(): Promise<void> {
     const samples = await timeInterleaved(
       {
         step: () => trainer.step(m.feeds, 1e-4),
-        io: () => traffic.run(trafficFeeds(trainer, m.feeds)),
-        ioInto: () => traffic.runInto(trafficFeeds(trainer, m.feeds), outs),
+        io: () => traffic.run(trafficIn),
+        ioInto: () => traffic.runInto(trafficIn, outs),
         stepInto: () => resident.run(),
       },
       { warmup: 1, runs: 7, settle: 1 },

@@ -2,8 +2,8 @@
  * One training step as one onnxruntime run: forward, backward (grad) and the AdamW update in a
  * single graph; (params, moments, batch) → (loss, new params, new moments).
  *
- * Parameters and moments cross the runtime boundary as a few flat vectors (one per dtype, frozen
- * and trainable apart) rather than one tensor per key: the graph splits them into the model's
+ * Parameters and moments cross the runtime boundary as a few flat vectors (per dtype, frozen and
+ * trainable apart, at most 16 MiB each) rather than one tensor per key: the graph splits them into the model's
  * tensors. A U-Net has hundreds of tensors; on a GPU each one fed or fetched is a transfer of
  * its own, which cost ~80% of a step before (bench:train on WebGPU), and on a CPU it saves the
  * Concat and Split the update did on every step.
@@ -32,9 +32,9 @@ export interface TrainStepOptions {
   readonly extraOutputs?: Readonly<Record<string, Tensor>>;
 }
 
-/** Parameters of one dtype, frozen or trainable, laid end to end in key order. */
+/** Parameters of one dtype, frozen or trainable, laid end to end in key order (up to MAX_FLAT_ELEMENTS). */
 export interface FlatGroup {
-  /** `train.<dtype>` or `frozen.<dtype>`. */
+  /** `train.<dtype>.<i>` or `frozen.<dtype>.<i>`. */
   readonly name: string;
   readonly dtype: DType;
   readonly trainable: boolean;
@@ -62,25 +62,45 @@ export interface TrainStepGraph {
   readonly groups: readonly FlatGroup[];
 }
 
+/**
+ * Most elements in one flat vector (4 Mi, 16 MiB of float32). A larger vector is a fresh mmap
+ * for every output onnxruntime-node hands back (glibc recycles freed blocks only up to 32 MiB),
+ * whose page faults made a 10M-parameter MLP's step ~15% slower than with per-key tensors
+ * (bench:engine); a key larger than this gets a vector of its own.
+ */
+const MAX_FLAT_ELEMENTS = 4 * 2 ** 20;
+
 function flatGroups(params: ReadonlyMap<string, Tensor>, isTrainable: (k: string) => boolean): FlatGroup[] {
   const by = new Map<string, { dtype: DType; trainable: boolean; keys: string[] }>();
   for (const [k, t] of params) {
     const trainable = isTrainable(k);
-    const name = `${trainable ? "train" : "frozen"}.${t.dtype}`;
-    const gr = by.get(name) ?? { dtype: t.dtype, trainable, keys: [] };
+    const kind = `${trainable ? "train" : "frozen"}.${t.dtype}`;
+    const gr = by.get(kind) ?? { dtype: t.dtype, trainable, keys: [] };
     gr.keys.push(k);
-    by.set(name, gr);
+    by.set(kind, gr);
   }
-  return [...by].map(([name, gr]) => {
-    const shapes = gr.keys.map((k) => (params.get(k) as Tensor).shape as number[]);
-    const offsets: number[] = [];
-    let size = 0;
-    for (const s of shapes) {
-      offsets.push(size);
-      size += numel(s);
+  const groups: FlatGroup[] = [];
+  for (const [kind, gr] of by) {
+    let chunk: { keys: string[]; shapes: number[][]; offsets: number[]; size: number } | undefined;
+    let index = 0;
+    const close = () => {
+      if (chunk === undefined) return;
+      groups.push({ name: `${kind}.${index++}`, dtype: gr.dtype, trainable: gr.trainable, ...chunk });
+      chunk = undefined;
+    };
+    for (const k of gr.keys) {
+      const shape = (params.get(k) as Tensor).shape as number[];
+      const n = numel(shape);
+      if (chunk !== undefined && chunk.size + n > MAX_FLAT_ELEMENTS) close();
+      chunk ??= { keys: [], shapes: [], offsets: [], size: 0 };
+      chunk.keys.push(k);
+      chunk.shapes.push(shape);
+      chunk.offsets.push(chunk.size);
+      chunk.size += n;
     }
-    return { name, dtype: gr.dtype, trainable: gr.trainable, keys: gr.keys, shapes, offsets, size };
-  });
+    close();
+  }
+  return groups;
 }
 
 /** Builds the step graph: loss, grad norm, new params and moments of every trainable group. */
@@ -146,7 +166,7 @@ function scalarF32(x: number): HostTensor {
 }
 
 /** One flat vector from per-key tensors (zeros for keys missing from `values` when `zeroMissing`). */
-function packGroup(gr: FlatGroup, values: ReadonlyMap<string, HostTensor>, what: string, zeroMissing = false): HostTensor {
+export function packGroup(gr: FlatGroup, values: ReadonlyMap<string, HostTensor>, what: string, zeroMissing = false): HostTensor {
   const out = zerosTensor(gr.dtype as HostTensor["dtype"], [gr.size]);
   gr.keys.forEach((k, i) => {
     const v = values.get(k);

@@ -167,3 +167,20 @@ test("parameters the loss does not read: a frozen group is left out of the feeds
     await trainer.dispose();
   }
 });
+
+test("flat groups: parameters laid end to end per dtype and kind, in vectors of at most 4 Mi elements", () => {
+  const params = new Map<string, Tensor>();
+  for (const [k, shape] of [["a", [1024, 2048]], ["b", [2048, 1024]], ["c", [16]], ["big", [5, 1024, 1024]], ["d", [8]]] as [string, number[]][]) params.set(k, input(k, "float32", shape));
+  params.set("frozen", input("frozen", "float32", [4]));
+  const x = input("x", "float32", [8]);
+  const loss = g.reduceSum([...params.values()].reduce((acc, t) => g.add(acc, g.reduceSum(t, [...t.shape.keys()])), g.reduceSum(x, [0])), []);
+  const { groups } = buildTrainStep(loss, params, { trainable: new Set(["a", "b", "c", "big", "d"]) });
+  const summary = groups.map((gr) => `${gr.name}: ${gr.keys.join("+")} @ ${gr.offsets.join(",")} = ${gr.size}`);
+  assert.deepEqual(summary, [
+    "train.float32.0: a+b @ 0,2097152 = 4194304", // exactly 4 Mi: still one vector
+    "train.float32.1: c @ 0 = 16",
+    "train.float32.2: big @ 0 = 5242880", // over the cap alone: a vector of its own
+    "train.float32.3: d @ 0 = 8",
+    "frozen.float32.0: frozen @ 0 = 4",
+  ]);
+});
