@@ -4,7 +4,8 @@
 # .devcarry/node.xz, .devcarry/device-unpack and .gl/). This then:
 #  - rewrites .devcarry/node_modules.tar.xz without the build/test-only packages (TypeScript,
 #    playwright, @types) and without tsx/esbuild: the device runs esbuild bundles instead;
-#  - bundles bench/gpu.ts, bench/train.ts and scripts/make-sd15-random.ts into .devdata/b/*.mjs (onnxruntime-node
+#  - bundles bench/gpu.ts, bench/train.ts, scripts/make-sd15-random.ts and the CLI (for
+#    bench/gpu-recipe.sh) into .devdata/b/*.mjs (onnxruntime-node
 #    and sharp stay external; the code finds the package root by walking up to package.json);
 #  - packs the golden tiny pipeline into .devdata/tiny-pipeline.tar.xz (not with GPU_NO_GOLDEN=1);
 #  - packs the torch-peer's diffusers 0.27.2 and huggingface_hub 0.20.3 sources (.py only) into
@@ -21,6 +22,8 @@ node_modules/.bin/esbuild scripts/make-sd15-random.ts --bundle --platform=node -
   --external:onnxruntime-node --external:sharp --outfile=.devdata/b/make-sd15-random.mjs --log-level=warning
 node_modules/.bin/esbuild bench/train.ts --bundle --platform=node --format=esm --target=node20 \
   --external:onnxruntime-node --external:sharp --outfile=.devdata/b/train.mjs --log-level=warning
+node_modules/.bin/esbuild src/cli/main.ts --bundle --platform=node --format=esm --target=node20 \
+  --external:onnxruntime-node --external:sharp --outfile=.devdata/b/cli.mjs --log-level=warning
 rm -rf .devdata/tiny-pipeline .devdata/tiny-pipeline.tar.xz
 # GPU_NO_GOLDEN=1 leaves the golden cases out (8 MB; run gpu.sh with GPU_SKIP="golden-webgpu golden-cpu")
 [ "${GPU_NO_GOLDEN:-0}" = 1 ] || tar -C "${GOLDEN:-../shared/golden}" -c tiny-pipeline | xz -T2 -9 > .devdata/tiny-pipeline.tar.xz
