@@ -206,9 +206,16 @@ const MAX_PATCH_ELEMENTS = 64 * 2 ** 20;
 const patchElements = (x: Tensor & { shape: number[] }, gy: Tensor, kh: number, kw: number): number =>
   (x.shape[1] as number) * kh * kw * (x.shape[0] as number) * numel(gy.shape.slice(2) as number[]);
 
+/** Input channels from which the weight gradient takes one product per kernel tap instead of one over the stacked patches. */
+const PER_TAP_MIN_CHANNELS = 16;
+
 /**
- * Weight gradient of an ungrouped conv as one GEMM over explicit patches (im2col):
- * gw[o, c·kh·kw] = Σ over n and output pixels of gy[n, o, p] · patch[n, c, i, j, p].
+ * Weight gradient of an ungrouped conv as GEMMs over explicit patches (im2col):
+ * gw[o, c, i, j] = Σ over n and output pixels p of gy[n, o, p] · patch_ij[c, n, p].
+ * The patches are the left, untransposed operand, so the GEMM reads them in place and packs only
+ * gy; from PER_TAP_MIN_CHANNELS input channels each tap is its own product [C, N·P] × [N·P, O],
+ * and the kh·kw-fold patch matrix is never stacked (bench: 10–30% less time than one GEMM over
+ * the stacked patches as the right operand, which MLAS copies whole to pack it).
  * onnxruntime runs the equivalent batch-correlation Conv (kernel = the whole output map) at a
  * tenth of its GEMM speed, and this is the bulk of a training step's convolution time.
  */
@@ -217,17 +224,22 @@ function weightGradGemm(x: Tensor & { shape: number[] }, gy: Tensor & { shape: n
   const [, o, oh, ow] = gy.shape as Dims4;
   const [sh, sw] = a.strides;
   const [dh, dw] = a.dilations;
+  const rows = n * oh * ow;
   const xp = padSpatial(g.transpose(x, [1, 0, 2, 3]) as Tensor & { shape: number[] }, a.pads); // [C, N, H', W']
-  const patches: Tensor[] = [];
+  const patches: Tensor[] = []; // [C, N·OH·OW] each
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
       const p = g.slice(xp, [2, 3], [i * dh, j * dw], [i * dh + sh * (oh - 1) + 1, j * dw + sw * (ow - 1) + 1], [sh, sw]);
-      patches.push(g.unsqueeze(p, [1])); // [C, 1, N, OH, OW]
+      patches.push(g.reshape(p, [c, rows]));
     }
   }
-  const cols = g.reshape(patches.length === 1 ? (patches[0] as Tensor) : g.concat(patches, 1), [c * kh * kw, n * oh * ow]);
-  const gyRows = g.reshape(g.transpose(gy, [1, 0, 2, 3]), [o, n * oh * ow]);
-  return g.reshape(g.matmul(gyRows, g.transpose(cols, [1, 0])), [o, c, kh, kw]);
+  const gyCols = g.transpose(g.reshape(g.transpose(gy, [1, 0, 2, 3]), [o, rows]), [1, 0]); // [N·OH·OW, O]
+  if (patches.length > 1 && c >= PER_TAP_MIN_CHANNELS) {
+    const taps = patches.map((p) => g.unsqueeze(g.matmul(p, gyCols), [2])); // [C, O, 1] each
+    return g.reshape(g.transpose(g.concat(taps, 2), [1, 0, 2]), [o, c, kh, kw]);
+  }
+  const cols = patches.length === 1 ? (patches[0] as Tensor) : g.reshape(g.concat(patches.map((p) => g.unsqueeze(p, [1])), 1), [c * kh * kw, rows]);
+  return g.reshape(g.transpose(g.matmul(cols, gyCols), [1, 0]), [o, c, kh, kw]);
 }
 
 /**

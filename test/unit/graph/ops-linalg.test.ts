@@ -54,6 +54,8 @@ const cases: OpCase[] = [
   { name: "Conv dilation 2", ...conv([1, 2, 7, 6], [2, 2, 3, 3], { padding: 1, dilation: 2 }) },
   { name: "Conv groups 2", ...conv([1, 4, 5, 5], [6, 2, 3, 3], { padding: 1, groups: 2 }) },
   { name: "Conv depthwise stride 2", ...conv([2, 3, 6, 6], [3, 1, 3, 3], { stride: 2, padding: 1, groups: 3 }) },
+  { name: "Conv 16 input channels, 3×3 pad 1 (weight grad one GEMM per tap)", ...conv([2, 16, 4, 3], [3, 16, 3, 3], { padding: 1 }) },
+  { name: "Conv 16 input channels, stride 2, asymmetric pads (per-tap weight grad)", ...rawConv([1, 16, 5, 6], [2, 16, 3, 2], [2, 1], [0, 1, 1, 0], [1, 1], 1) },
   { name: "Conv 1×1 no bias", ...conv([2, 4, 3, 3], [5, 4, 1, 1], {}, false) },
   { name: "Conv 1×1 pad 1 (pad beyond the kernel: input grad by transposed conv)", ...conv([1, 3, 3, 4], [2, 3, 1, 1], { padding: 1 }) },
   { name: "Conv 3×2 asymmetric pads [2,0,1,1], dilation [1,2] (flipped-kernel input grad)", ...rawConv([2, 3, 5, 6], [4, 3, 3, 2], [1, 1], [2, 0, 1, 1], [1, 2], 1) },
