@@ -8,7 +8,7 @@ import * as g from "../../../src/graph/ops.js";
 import type { Value } from "../../../src/graph/rule.js";
 import type { Tensor } from "../../../src/graph/tensor.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
-import { adamNames } from "../../../src/train/adamw.js";
+import { adamNames, adamwUpdate } from "../../../src/train/adamw.js";
 import { Trainer, buildTrainStep, flatNames } from "../../../src/train/train-step.js";
 import { normals, rng } from "../graph/harness.js";
 
@@ -183,4 +183,48 @@ test("flat groups: parameters laid end to end per dtype and kind, in vectors of 
     "train.float32.3: d @ 0 = 8",
     "frozen.float32.0: frozen @ 0 = 4",
   ]);
+});
+
+test("adamwUpdate (per-key AdamW, public API): a second step with clipping and weight decay matches the hand-computed update", () => {
+  const cfg = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1 };
+  const shapes: Record<string, number[]> = { a: [2], b: [1, 2] };
+  const p0: Record<string, number[]> = { a: [1, -2], b: [0.5, 3] };
+  const grads: Record<string, number[]> = { a: [3, 0], b: [-4, 0] }; // norm 5: clipped to 1/5
+  const m0: Record<string, number[]> = { a: [0.1, -0.2], b: [0, 0.3] };
+  const v0: Record<string, number[]> = { a: [0.01, 0.04], b: [0.02, 0] };
+  const params = new Map(Object.keys(shapes).map((k) => [k, input(k, "float32", shapes[k] as number[])]));
+  const gradTensors = new Map(Object.keys(shapes).map((k) => [k, input(`g.${k}`, "float32", shapes[k] as number[])]));
+  const up = adamwUpdate(params, gradTensors, cfg);
+  const step = 2;
+  const lr = 0.01;
+  const feeds = new Map<string, Value>([
+    [adamNames.step, { dtype: "float32", shape: [], data: Float64Array.of(step) }],
+    [adamNames.lr, { dtype: "float32", shape: [], data: Float64Array.of(lr) }],
+  ]);
+  for (const k of Object.keys(shapes)) {
+    const v = (d: number[]): Value => ({ dtype: "float32", shape: shapes[k] as number[], data: Float64Array.from(d) });
+    feeds.set(k, v(p0[k] as number[]));
+    feeds.set(`g.${k}`, v(grads[k] as number[]));
+    feeds.set(adamNames.m(k), v(m0[k] as number[]));
+    feeds.set(adamNames.v(k), v(v0[k] as number[]));
+  }
+  const keys = Object.keys(shapes);
+  const outs = evaluate([up.gradNorm, ...keys.flatMap((k) => [up.params.get(k), up.m.get(k), up.v.get(k)] as Tensor[])], feeds);
+  assert.ok(Math.abs(((outs[0] as Value).data[0] as number) - 5) < 1e-5, "gradient norm before clipping");
+  const clip = 1 / (5 + 1e-6);
+  keys.forEach((k, ki) => {
+    const [pOut, mOut, vOut] = outs.slice(1 + 3 * ki, 4 + 3 * ki) as Value[];
+    assert.deepEqual(pOut?.shape, shapes[k]);
+    (p0[k] as number[]).forEach((p, i) => {
+      const gr = (grads[k] as number[])[i] as number * clip;
+      const m = 0.9 * ((m0[k] as number[])[i] as number) + 0.1 * gr;
+      const v = 0.99 * ((v0[k] as number[])[i] as number) + 0.01 * gr * gr;
+      const update = m / (1 - 0.9 ** step) / (Math.sqrt(v / (1 - 0.99 ** step)) + 1e-8);
+      const want = p - lr * (update + 0.1 * p);
+      const close = (got: number, exp: number, what: string) => assert.ok(Math.abs(got - exp) <= 1e-5 * Math.max(1, Math.abs(exp)), `${k}[${i}] ${what}: ${got} vs ${exp}`);
+      close(mOut?.data[i] as number, m, "m");
+      close(vOut?.data[i] as number, v, "v");
+      close(pOut?.data[i] as number, want, "param");
+    });
+  });
 });
