@@ -12,8 +12,9 @@
 #
 # Stages run under one budget (GPU_BUDGET_S, default 520 s); a stage that runs out of time is
 # stopped and its rate reported from loss.jsonl (each line has the seconds since the run began).
-# Losses, configs, sample grids and timings come back in $OUT/<stage>/, the model in $OUT/model
-# when the U-Net stage finishes.
+# Timings come back in $OUT/recipe.txt, each stage's output in $OUT/<stage>.log, and losses,
+# configs, sample grids (and the model, when the U-Net stage finishes) in $OUT/recipe.tar: a
+# device call brings back only a few files.
 set -u
 cd "$(dirname "$0")/.."
 START=$(date +%s)
@@ -37,8 +38,8 @@ stage() {
   local s=$(date +%s)
   timeout -k 5 "$t" "${SDTS[@]}" train "$name" "$DATA" --out "$RUNS/$name" --provider "$P" "$@" > "$OUT/$name.log" 2>&1
   local rc=$? w=$(( $(date +%s) - s ))
-  mkdir -p "$OUT/$name"
-  cp -r "$RUNS/$name"/{loss.jsonl,config.json,samples} "$OUT/$name/" 2>/dev/null
+  mkdir -p "$OUT/runs/$name"
+  cp -r "$RUNS/$name"/{loss.jsonl,config.json,samples} "$OUT/runs/$name/" 2>/dev/null
   # the last line of the loss log: step reached and seconds since the run began
   local last; last=$(tail -n 1 "$RUNS/$name/loss.jsonl" 2>/dev/null)
   log "$name: exit $rc after ${w} s wall$( [ $rc = 124 ] || [ $rc = 137 ] && echo " (STOPPED at the budget)"); last step: ${last:-none}"
@@ -52,5 +53,6 @@ rm -rf "$RUNS"
 stage vae --steps 600 --batch 8 --lr 1e-3 &&
   stage clip --steps 1500 --batch 128 --lr 1e-3 &&
   stage unet --vae "$RUNS/vae" --clip "$RUNS/clip" --steps 3000 --batch 64 --lr 1e-3 &&
-  { "${SDTS[@]}" train export "$OUT/model" --vae "$RUNS/vae" --clip "$RUNS/clip" --unet "$RUNS/unet" >> "$R" 2>&1; log "export: exit $?"; }
+  { "${SDTS[@]}" train export "$OUT/runs/model" --vae "$RUNS/vae" --clip "$RUNS/clip" --unet "$RUNS/unet" >> "$R" 2>&1; log "export: exit $?"; }
+tar -C "$OUT" -cf "$OUT/recipe.tar" runs && rm -rf "$OUT/runs"
 log "gpu-recipe: done"
