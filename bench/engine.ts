@@ -185,7 +185,7 @@ async function residentStep(m: ReturnType<typeof mlp>, init: ReadonlyMap<string,
     for (const [i, o] of pairs) [next[i], prev[o]] = [b[o] as HostTensor, a[i] as HostTensor];
     [a, b] = [next, prev];
   };
-  return { run, dispose: () => graph.dispose() };
+  return { run, groups: step.groups, dispose: () => graph.dispose() };
 }
 
 const f32 = (v: number): HostTensor => ({ dtype: "float32", shape: [], data: Float32Array.of(v) });
@@ -197,10 +197,9 @@ async function trainingTraffic(): Promise<void> {
   const m = mlp(widths, batch);
   const numParams = [...m.init.values()].reduce((s, h) => s + h.data.length, 0);
   const trainer = await Trainer.create(m.loss, m.params, m.init);
-  const groups = buildTrainStep(m.loss, m.params).groups;
-  const traffic = await compile(trafficGraph(groups, m.x, m.y), { name: "train-traffic" });
-  const trafficIn = { ...m.feeds, ...flatFeeds(groups, m.init) };
   const resident = await residentStep(m, m.init);
+  const traffic = await compile(trafficGraph(resident.groups, m.x, m.y), { name: "train-traffic" });
+  const trafficIn = { ...m.feeds, ...flatFeeds(resident.groups, m.init) };
   const outs: Record<string, HostTensor> = {};
   for (const o of traffic.model.outputs) outs[o.name] = zerosTensor(o.dtype as "float32", o.shape as number[]);
   try {
