@@ -17,18 +17,16 @@
 # device call brings back only a few files.
 set -u
 cd "$(dirname "$0")/.."
-START=$(date +%s)
-BUDGET=${GPU_BUDGET_S:-520}
 export OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 R=$OUT/recipe.txt
+source bench/gpu-lib.sh
+gpu_start 520 "$R"
 DATA=${GPU_DATA:-data/emoji}
 RUNS=${GPU_RUNS:-runs/gpu}
 P=${GPU_PROVIDER:-webgpu}
 [ -f .devdata/b/cli.mjs ] && SDTS=(node .devdata/b/cli.mjs) || SDTS=(node --import tsx src/cli/main.ts)
 
-log() { echo "[$(date +%T), $(( $(date +%s) - START )) s] $*" | tee -a "$R"; }
-left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 # stage NAME ARGS...: `sdts train NAME DATA --out RUNS/NAME ARGS` under the time left − 15 s
 stage() {
   local name=$1; shift

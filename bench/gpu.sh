@@ -15,12 +15,12 @@
 # GPU_SKIP="torch-cuda speed-cpu" leaves out the named steps.
 set -u
 cd "$(dirname "$0")/.."
-START=$(date +%s)
-BUDGET=${GPU_BUDGET_S:-420}
 export OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 R=$OUT/gpu.txt
 ALL=$OUT/all.log
+source bench/gpu-lib.sh
+gpu_start 420 "$R" "$ALL"
 W=${GPU_WORK:-${HOME:-/root}/sdts-gpu-bench}
 mkdir -p "$W"
 export SDTS_CACHE=$W/cache
@@ -29,8 +29,6 @@ CKPT=$W/sd15-random-fp16.safetensors
 [ -f .devdata/b/train.mjs ] && TRAIN=(node .devdata/b/train.mjs) || TRAIN=(node --import tsx bench/train.ts)
 [ -f .devdata/b/make-sd15-random.mjs ] && MK=(node .devdata/b/make-sd15-random.mjs) || MK=(node --import tsx scripts/make-sd15-random.ts)
 
-log() { echo "[$(date +%T), $(( $(date +%s) - START )) s] $*" | tee -a "$R" "$ALL"; }
-left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 # skipped NAME: whether GPU_SKIP names the step
 skipped() { case " ${GPU_SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
 # step NAME CAP_S CMD...: runs CMD under min(CAP_S, time left − 10 s), output to the log
