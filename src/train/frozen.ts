@@ -83,7 +83,10 @@ export function vaeDecoderGraph(v: VaeRun, batch: number, size: number, provider
   return fedGraph("vae-decode", (s) => ({ image: new VaeDecoder(s, v.config).forward(input("latent", "float32", [batch, v.config.latentChannels, h, h])) }), v.params, provider);
 }
 
-/** The text encoder: ids [batch, 77] → last_hidden_state. */
+/** The text encoder: ids [batch, 77] → `hidden` (last_hidden_state) and `pooled` (the EOS row). */
 export function textEncoderGraph(c: ClipRun, batch: number, provider?: Provider): Promise<FedGraph> {
-  return fedGraph("text-encode", (s) => ({ hidden: new ClipTextEncoder(s, c.config).forward(input("input_ids", "int64", [batch, c.config.maxPositions])).lastHiddenState }), c.params, provider);
+  return fedGraph("text-encode", (s) => {
+    const r = new ClipTextEncoder(s, c.config).forward(input("input_ids", "int64", [batch, c.config.maxPositions]));
+    return { hidden: r.lastHiddenState, pooled: r.pooled };
+  }, c.params, provider);
 }

@@ -32,6 +32,9 @@ export const UNET_PRESETS: Readonly<Record<PresetName, Record<string, unknown>>>
     // The caption, attention-pooled, joins the time embedding that every ResNet block reads (diffusers' "text"
     // addition embedding), so even the 16×16 level without cross-attention knows what is drawn.
     addition_embed_type: "text", addition_embed_type_num_heads: 4,
+    // The caption's pooled (EOS) state, the one vector the contrastive training made name the image,
+    // joins it too (diffusers' "projection" class embedding; the width is set from the text encoder).
+    class_embed_type: "projection", projection_class_embeddings_input_dim: 128,
   },
   tiny: {
     _class_name: "UNet2DConditionModel", in_channels: 4, out_channels: 4, sample_size: 16, block_out_channels: [16, 16], layers_per_block: 1,

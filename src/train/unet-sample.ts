@@ -37,12 +37,21 @@ export async function unetSampler(o: SamplerSetup): Promise<{ grid(weights: Read
   const te = await textEncoderGraph(o.clip, 2 * k, o.provider);
   const ids = new BigInt64Array(2 * k * L);
   [...prompts.map(() => ""), ...prompts].forEach((p, r) => o.clip.tokenizer.encode(p).forEach((id, j) => (ids[r * L + j] = BigInt(id))));
-  const context = (await te.run({ input_ids: { dtype: "int64", shape: [2 * k, L], data: ids } })).hidden as HostTensor;
+  const encoded = await te.run({ input_ids: { dtype: "int64", shape: [2 * k, L], data: ids } });
   await te.dispose();
+  const context = encoded.hidden as HostTensor;
+  const D = o.clip.config.hiddenSize;
+  // a class embedding reads each prompt's pooled text state (as the pipelines feed it)
+  const cond: Record<string, HostTensor> = o.unet.classEmbed === undefined ? { context } : { context, class_labels: encoded.pooled as HostTensor };
   const h = o.data.size / vaeScaleFactor(o.vae.config);
   const ch = o.unet.inChannels;
   const unet = await fedGraph("unet-sample", (s) => ({
-    out: new UNet2DConditionModel(s, o.unet).forward(input("sample", "float32", [2 * k, ch, h, h]), input("timestep", "float32", [2 * k]), input("context", "float32", [2 * k, L, o.clip.config.hiddenSize])).out,
+    out: new UNet2DConditionModel(s, o.unet).forward(
+      input("sample", "float32", [2 * k, ch, h, h]),
+      input("timestep", "float32", [2 * k]),
+      input("context", "float32", [2 * k, L, D]),
+      o.unet.classEmbed === undefined ? undefined : input("class_labels", "float32", [2 * k, D]),
+    ).out,
   }), new Map(), o.provider);
   const dec = await vaeDecoderGraph(o.vae, k, o.data.size, o.provider);
   const schedule = createSchedule(parseSchedulerConfig(SD15_SCHEDULER_SETTINGS, { className: "DDIMScheduler", overrides: { prediction_type: o.prediction } }), 20);
@@ -57,7 +66,7 @@ export async function unetSampler(o: SamplerSetup): Promise<{ grid(weights: Read
         both.set(xin, 0);
         both.set(xin, k * per);
         const t = new Float32Array(2 * k).fill(schedule.timesteps[i] ?? 0);
-        const out = (await unet.run({ sample: { dtype: "float32", shape: [2 * k, ch, h, h], data: both }, timestep: { dtype: "float32", shape: [2 * k], data: t }, context }, weights)).out?.data as Float32Array;
+        const out = (await unet.run({ sample: { dtype: "float32", shape: [2 * k, ch, h, h], data: both }, timestep: { dtype: "float32", shape: [2 * k], data: t }, ...cond }, weights)).out?.data as Float32Array;
         const eps = new Float32Array(k * per);
         for (let j = 0; j < eps.length; j++) eps[j] = (out[j] ?? 0) + GRID_CFG * ((out[k * per + j] ?? 0) - (out[j] ?? 0));
         const r = step(schedule, i, x, eps, state);

@@ -211,13 +211,21 @@ export interface UNetLossGraph {
 export function unetLossGraph(text: ClipTextConfig, unet: UNetConfig, batch: number, latent: readonly [number, number, number]): UNetLossGraph {
   const reg = new ParamRegistry();
   const s = Scope.root(reg);
-  const ctx = new ClipTextEncoder(s, text).forward(input("input_ids", "int64", [batch, text.maxPositions])).lastHiddenState;
+  const enc = new ClipTextEncoder(s, text).forward(input("input_ids", "int64", [batch, text.maxPositions]));
   const textKeys = new Set(reg.params.keys());
-  const out = new UNet2DConditionModel(s, unet).forward(input("sample", "float32", [batch, ...latent]), input("timestep", "float32", [batch]), ctx).out;
+  const classLabels = unet.classEmbed === undefined ? undefined : enc.pooled; // the caption's pooled (EOS) state
+  const out = new UNet2DConditionModel(s, unet).forward(input("sample", "float32", [batch, ...latent]), input("timestep", "float32", [batch]), enc.lastHiddenState, classLabels).out;
   const d = g.sub(out, input("target", "float32", [batch, ...latent]));
   const perSample = g.reduceMean(g.mul(d, d), [1, 2, 3]);
   const loss = g.reduceSum(g.mul(perSample, input("weight", "float32", [batch])), [0]);
   return { loss, params: reg.params, trainable: new Set([...reg.params.keys()].filter((k) => !textKeys.has(k))) };
+}
+
+/** A preset's config for latents of `size` and a text encoder of width `textDim` (context and, where there is one, class embedding). */
+export function unetModelConfig(preset: Readonly<Record<string, unknown>>, size: number, textDim: number): Record<string, unknown> {
+  const model: Record<string, unknown> = { ...preset, sample_size: size, cross_attention_dim: textDim };
+  if (preset.class_embed_type === "projection") model.projection_class_embeddings_input_dim = textDim;
+  return model;
 }
 
 /** Fresh U-Net weights (the output conv zeroed, so the first prediction is 0). */
@@ -239,7 +247,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, Number((await readRunConfig(vaeDir)).imageSize ?? 64), o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: { ...UNET_PRESETS[preset], sample_size: cache.shape[2], cross_attention_dim: clip.config.hiddenSize } };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);

@@ -37,6 +37,20 @@ export interface UNetConfig {
   readonly sampleSize?: number;
   /** diffusers `addition_embed_type` "text": a pooled context embedding added to the time embedding. Absent in SD. */
   readonly additionEmbed?: AdditionEmbedConfig;
+  /** diffusers `class_embed_type: "projection"`: a vector per sample (sdts feeds the prompt's pooled text state) added to the time embedding. Absent in SD. */
+  readonly classEmbed?: ClassEmbedConfig;
+}
+
+/**
+ * diffusers' `class_embed_type: "projection"` (`class_embedding`, a `TimestepEmbedding`: Linear →
+ * SiLU → Linear): the U-Net's `class_labels` [B, inputDim] are mapped to the time-embedding width
+ * and added to the time embedding. Which vector goes in is the pipeline's choice (unCLIP feeds an
+ * image embedding); sdts feeds the text encoder's pooled (EOS) state of each prompt.
+ */
+export interface ClassEmbedConfig {
+  readonly type: "projection";
+  /** Width of `class_labels` (diffusers' `projection_class_embeddings_input_dim`). */
+  readonly inputDim: number;
 }
 
 /**
@@ -109,8 +123,8 @@ const UNSUPPORTED: ReadonlyArray<[string, unknown]> = [
   ["act_fn", "silu"],
   ["dual_cross_attention", false],
   ["only_cross_attention", false],
-  ["class_embed_type", null],
   ["num_class_embeds", null],
+  ["class_embeddings_concat", false],
   ["encoder_hid_dim", null],
   ["encoder_hid_dim_type", null],
   ["time_cond_proj_dim", null],
@@ -144,6 +158,18 @@ function parseAdditionEmbed(j: Json): AdditionEmbedConfig | undefined {
     throw new ConfigError(`unet config: addition_embed_type ${JSON.stringify(type)} is not supported; sdts implements null (SD 1.x / 2.x) and "text" (a pooled context embedding, as DeepFloyd IF uses)`);
   }
   return { type, numHeads: get(j, "addition_embed_type_num_heads", 64, isPosInt, "a positive integer") };
+}
+
+/** `class_embed_type` and its input width; undefined when it is null (SD). */
+function parseClassEmbed(j: Json): ClassEmbedConfig | undefined {
+  const type = j["class_embed_type"] ?? null;
+  if (type === null) return undefined;
+  if (type !== "projection") {
+    throw new ConfigError(`unet config: class_embed_type ${JSON.stringify(type)} is not supported; sdts implements null (SD 1.x / 2.x) and "projection" (a vector per sample added to the time embedding)`);
+  }
+  const dim = j["projection_class_embeddings_input_dim"] ?? null;
+  if (!isPosInt(dim)) throw new ConfigError(`unet config: class_embed_type "projection" needs projection_class_embeddings_input_dim, a positive integer (got ${JSON.stringify(dim)})`);
+  return { type, inputDim: dim };
 }
 
 /** Reads a per-level list given as one number or a list of the level count. */
@@ -193,6 +219,7 @@ export function parseUNetConfig(json: unknown): UNetConfig {
   const layers = get(j, "layers_per_block", 2, isPosInt, "a positive integer (per-level lists are not supported)");
   const sampleSize = j["sample_size"];
   const additionEmbed = parseAdditionEmbed(j);
+  const classEmbed = parseClassEmbed(j);
   const c: UNetConfig = {
     inChannels: get(j, "in_channels", 4, isPosInt, "a positive integer"),
     outChannels: get(j, "out_channels", 4, isPosInt, "a positive integer"),
@@ -211,6 +238,7 @@ export function parseUNetConfig(json: unknown): UNetConfig {
     downsamplePadding: pad,
     ...(isPosInt(sampleSize) ? { sampleSize } : {}),
     ...(additionEmbed ? { additionEmbed } : {}),
+    ...(classEmbed ? { classEmbed } : {}),
   };
   return validateUNetConfig(c);
 }
@@ -260,6 +288,7 @@ export function detectUNetConfig(shapes: ReadonlyMap<string, readonly number[]>,
   if (shapes.has("add_embedding.norm1.weight") && overrides.additionEmbed === undefined) {
     throw new ConfigError("cannot detect the U-Net config: it has a text addition embedding (add_embedding.*) whose pooling head count the shapes do not give; give additionEmbed (from its config.json)");
   }
+  const classIn = shapes.get("class_embedding.linear_1.weight")?.[1];
   const attn = "mid_block.attentions.0";
   const linear = (shapes.get(`${attn}.proj_in.weight`)?.length ?? 4) === 2;
   const numHeads = overrides.numHeads ?? channels.map((ch) => (linear ? ch / 64 : 8));
@@ -282,6 +311,7 @@ export function detectUNetConfig(shapes: ReadonlyMap<string, readonly number[]>,
     flipSinToCos: true,
     freqShift: 0,
     downsamplePadding: 1,
+    ...(classIn !== undefined ? { classEmbed: { type: "projection", inputDim: classIn } as const } : {}),
   };
   return validateUNetConfig({ ...detected, ...overrides });
 }

@@ -68,6 +68,9 @@ export function unetPrefixRules(l: UNetLayout): PrefixRule[] {
     plain("conv_in", "input_blocks.0.0"),
     plain("time_embedding.linear_1", "time_embed.0"),
     plain("time_embedding.linear_2", "time_embed.2"),
+    // class_embed_type "projection" (as the SD 2.1 unCLIP checkpoints store it); absent keys match nothing
+    plain("class_embedding.linear_1", "label_emb.0.0"),
+    plain("class_embedding.linear_2", "label_emb.0.2"),
     res("mid_block.resnets.0", "middle_block.0"),
     plain("mid_block.attentions.0", "middle_block.1"),
     res("mid_block.resnets.1", "middle_block.2"),

@@ -26,6 +26,8 @@ export interface UNetOutput {
 export class UNet2DConditionModel {
   readonly convIn: Conv2d;
   readonly timeEmbedding: TimestepMLP;
+  /** Only where the config has `class_embed_type: "projection"`. */
+  readonly classEmbedding: TimestepMLP | undefined;
   /** Only where the config has `addition_embed_type: "text"`. */
   readonly addEmbedding: TextTimeEmbedding | undefined;
   readonly downBlocks: DownBlock[];
@@ -39,6 +41,7 @@ export class UNet2DConditionModel {
     const levels = c.blockOutChannels.length;
     this.convIn = new Conv2d(s.child("conv_in"), c.inChannels, c0, 3, { padding: 1 });
     this.timeEmbedding = new TimestepMLP(s.child("time_embedding"), c0, 4 * c0);
+    this.classEmbedding = c.classEmbed === undefined ? undefined : new TimestepMLP(s.child("class_embedding"), c.classEmbed.inputDim, 4 * c0);
     const add = c.additionEmbed;
     this.addEmbedding = add === undefined ? undefined : new TextTimeEmbedding(s.child("add_embedding"), c.crossAttentionDim, 4 * c0, add.numHeads);
     this.downBlocks = Array.from({ length: levels }, (_, i) => new DownBlock(s.child("down_blocks").child(i), c, i));
@@ -50,9 +53,10 @@ export class UNet2DConditionModel {
 
   /**
    * sample: [B, Cin, H, W], timestep: [B] float32 (fractional allowed), context: [B, L, D]
-   * (L = 77·k for long prompts). Computes in the parameters' dtype; the time embedding in float32.
+   * (L = 77·k for long prompts), classLabels: [B, P] where the config has a class embedding.
+   * Computes in the parameters' dtype; the time embedding in float32.
    */
-  forward(sample: Tensor, timestep: Tensor, context: Tensor): UNetOutput {
+  forward(sample: Tensor, timestep: Tensor, context: Tensor, classLabels?: Tensor): UNetOutput {
     const c = this.c;
     const dtype = this.convIn.weight.dtype;
     const trace = new Map<string, Tensor>();
@@ -62,6 +66,11 @@ export class UNet2DConditionModel {
     const tproj = tap("time_proj", timestepEmbedding(g.cast(timestep, "float32"), c.blockOutChannels[0] ?? 0, c.flipSinToCos, c.freqShift)); // [B, C0]
     let temb = tap("time_embedding", this.timeEmbedding.forward(g.cast(tproj, dtype))); // [B, 4·C0]
     const ctx = g.cast(context, dtype);
+    // class_embed_type "projection": added right after the time MLP, before the addition embedding, as in diffusers
+    if (this.classEmbedding !== undefined) {
+      if (classLabels === undefined) throw new ShapeError(`this U-Net has a class embedding (class_embed_type "projection") and needs class_labels [B, ${c.classEmbed?.inputDim}]`);
+      temb = g.add(temb, tap("class_embedding", this.classEmbedding.forward(g.cast(classLabels, dtype))));
+    }
     // addition_embed_type "text": the pooled context joins the time embedding before any block, as in
     // diffusers (time_embedding_act_fn, which would come next, must be null: config.ts rejects it)
     if (this.addEmbedding !== undefined) temb = g.add(temb, tap("add_embedding", this.addEmbedding.forward(ctx))); // [B, 4·C0]
@@ -142,7 +151,8 @@ export interface UNetGraphOptions {
 
 /**
  * Declares the U-Net on `root` and returns its outputs for `loadComponent`: inputs `sample`
- * [B, Cin, H, W], `timestep` [B], `encoder_hidden_states` [B, L, D] (float32); output `out`
+ * [B, Cin, H, W], `timestep` [B], `encoder_hidden_states` [B, L, D], and `class_labels` [B, P]
+ * where the config has a class embedding (all float32); output `out`
  * [B, Cout, H, W] float32, plus `attn_maps` and `trace.*` when asked for.
  */
 export function buildUNetGraph(root: Scope, c: UNetConfig, o: UNetGraphOptions): Record<string, Tensor> {
@@ -150,7 +160,8 @@ export function buildUNetGraph(root: Scope, c: UNetConfig, o: UNetGraphOptions):
   const sample = input("sample", "float32", [o.batch, c.inChannels, o.height, o.width]);
   const timestep = input("timestep", "float32", [o.batch]);
   const context = input("encoder_hidden_states", "float32", [o.batch, o.contextLength ?? 77, c.crossAttentionDim]);
-  const r = unet.forward(sample, timestep, context);
+  const classLabels = c.classEmbed === undefined ? undefined : input("class_labels", "float32", [o.batch, c.classEmbed.inputDim]);
+  const r = unet.forward(sample, timestep, context, classLabels);
   const outputs: Record<string, Tensor> = { out: g.cast(r.out, "float32") };
   if (o.attnMaps === true) outputs["attn_maps"] = g.cast(crossAttentionMap(r.crossProbs, o.height, o.width), "float32");
   for (const name of o.trace ?? []) {
