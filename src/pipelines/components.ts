@@ -1,4 +1,5 @@
 /** The three networks as runners over per-shape compiled graphs. */
+import { ShapeError } from "../errors.js";
 import { input } from "../graph/apply.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { EXTRA_TOKENS_INPUT, clipTextGraph } from "../models/clip/text-encoder.js";
@@ -72,29 +73,38 @@ export function makeComponents(
     const out = await g.run({ image: hostF32(image) });
     return { mean: fromHost(out.mean, "vae encoder"), std: fromHost(out.std, "vae encoder") };
   };
-  const runUnet = async (latent: Tensor, timestep: number | readonly number[], context: Tensor, maps: boolean, lora?: LoraPlan, extra: ExtraFeeds = {}) => {
+  const classDim = p.unet.classEmbed?.inputDim;
+  const runUnet = async (latent: Tensor, timestep: number | readonly number[], context: Tensor, pooled: Tensor | undefined, maps: boolean, lora?: LoraPlan, extra: ExtraFeeds = {}) => {
     const [b, c, h, w] = latent.shape as [number, number, number, number];
     const g = await unet.get([0, c, h, w, context.shape[1] ?? 77, maps ? 1 : 0], lora);
     const ts = typeof timestep === "number" ? new Float32Array(b).fill(timestep) : Float32Array.from(timestep);
-    return g.run({ ...graphFeeds(g, extra), sample: hostF32(latent), timestep: { dtype: "float32", shape: [b], data: ts }, encoder_hidden_states: hostF32(context) });
+    const feeds = { ...graphFeeds(g, extra), sample: hostF32(latent), timestep: { dtype: "float32", shape: [b], data: ts }, encoder_hidden_states: hostF32(context) } as const;
+    if (classDim === undefined) return g.run(feeds);
+    if (pooled === undefined || pooled.shape[0] !== b || pooled.shape[1] !== classDim) {
+      throw new ShapeError(`${name}: this U-Net reads each prompt's pooled text state (class_labels [${b}, ${classDim}]); got ${pooled === undefined ? "none" : `[${pooled.shape.join(", ")}]`}`);
+    }
+    return g.run({ ...feeds, class_labels: hostF32(pooled) });
   };
   const textEncoderRunner = (lora?: LoraPlan): TextEncoderRunner => {
     const extra = { ...tiFeeds, ...loraFeeds(lora) };
+    const encodeWithPooled = async (ids: number[][]) => {
+      const g = await clip.get([0, ids[0]?.length ?? 77], lora);
+      const out = await g.run({ ...graphFeeds(g, extra), input_ids: idsTensor(ids) });
+      return { context: fromHost(out.last_hidden_state, "text encoder"), pooled: fromHost(out.pooled, "text encoder pooled") };
+    };
     return {
-      async encode(ids) {
-        const g = await clip.get([0, ids[0]?.length ?? 77], lora);
-        const out = await g.run({ ...graphFeeds(g, extra), input_ids: idsTensor(ids) });
-        return fromHost(out.last_hidden_state, "text encoder");
-      },
+      encode: async (ids) => (await encodeWithPooled(ids)).context,
+      encodeWithPooled,
     };
   };
   const unetRunner = (lora?: LoraPlan): UNetRunner => {
     const extra = loraFeeds(lora);
     return {
       inChannels: p.unet.inChannels,
-      predict: async (latent, timestep, context) => fromHost((await runUnet(latent, timestep, context, false, lora, extra)).out, "unet"),
-      async predictWithAttention(latent, timestep, context) {
-        const out = await runUnet(latent, timestep, context, true, lora, extra);
+      needsPooled: classDim !== undefined,
+      predict: async (latent, timestep, context, pooled) => fromHost((await runUnet(latent, timestep, context, pooled, false, lora, extra)).out, "unet"),
+      async predictWithAttention(latent, timestep, context, pooled) {
+        const out = await runUnet(latent, timestep, context, pooled, true, lora, extra);
         return { out: fromHost(out.out, "unet"), attention: fromHost(out.attn_maps, "unet attention") };
       },
     };

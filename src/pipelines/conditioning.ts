@@ -17,6 +17,8 @@ export type PromptSyntax = "plain" | "a1111";
 /** Context rows [uncond × B, cond₁ × B, …, cond_k × B] (uncond only when guided) and the weight of each cond. */
 export interface StepConditioning {
   readonly context: Tensor;
+  /** The same rows' pooled text states [rows, D], where the U-Net reads them (a class embedding). */
+  readonly pooled?: Tensor;
   readonly weights: readonly number[];
 }
 
@@ -29,22 +31,32 @@ export function checkSyntax(v: unknown): PromptSyntax {
   throw new InputError(`promptSyntax must be 'plain' or 'a1111' (got ${JSON.stringify(v)})`);
 }
 
-/** [k, L, D] embeddings of one text: plain → one 77-token row; a1111 → its chunks with emphasis, as one [1, 77·k, D] row. */
-async function encodeText(c: Components, text: string, syntax: PromptSyntax): Promise<Tensor> {
-  if (syntax === "plain") return c.textEncoder.encode([c.tokenizer.encode(text)]);
+/** One text's context [1, L, D] and pooled state [1, D]. */
+interface Encoded {
+  readonly context: Tensor;
+  readonly pooled: Tensor;
+}
+
+/**
+ * The embeddings of one text: plain → one 77-token row; a1111 → its chunks with emphasis, as one
+ * [1, 77·k, D] row. The pooled state is the first chunk's, without emphasis (as the web UI takes it).
+ */
+async function encodeText(c: Components, text: string, syntax: PromptSyntax): Promise<Encoded> {
+  if (syntax === "plain") return c.textEncoder.encodeWithPooled([c.tokenizer.encode(text)]);
   const { chunks } = tokenizeWeighted(c.tokenizer, parsePromptAttention(text));
-  const z = await c.textEncoder.encode(chunks.map((ch) => ch.ids));
+  const { context: z, pooled: all } = await c.textEncoder.encodeWithPooled(chunks.map((ch) => ch.ids));
   const [k, t, d] = z.shape as [number, number, number];
   const weights = chunks.map((ch) => ch.weights);
   const data = weights.every((w) => w.every((x) => x === 1)) ? z.data : applyEmphasis(z.data, [k, t, d], weights);
-  return { data, shape: [1, k * t, d] };
+  const p = all.shape[1] ?? 0;
+  return { context: { data, shape: [1, k * t, d] }, pooled: { data: all.data.slice(0, p), shape: [1, p] } };
 }
 
 /** Pads [1, L, D] rows to the longest L by appending chunks of the empty prompt's encoding (as A1111 does). */
 async function padToSame(c: Components, rows: Tensor[], syntax: PromptSyntax): Promise<Tensor[]> {
   const longest = Math.max(...rows.map((r) => r.shape[1] ?? 0));
   if (rows.every((r) => r.shape[1] === longest)) return rows;
-  const empty = await encodeText(c, "", syntax); // [1, 77, D]
+  const empty = (await encodeText(c, "", syntax)).context; // [1, 77, D]
   return rows.map((r) => {
     const [, l, d] = r.shape as [number, number, number];
     if (l === longest) return r;
@@ -55,13 +67,13 @@ async function padToSame(c: Components, rows: Tensor[], syntax: PromptSyntax): P
   });
 }
 
-/** Stacks [1, L, D] rows, each repeated `batch` times, into [rows·batch, L, D]. */
+/** Stacks [1, …] rows, each repeated `batch` times, into [rows·batch, …]. */
 function stack(rows: Tensor[], batch: number): Tensor {
-  const [, l, d] = rows[0]?.shape as [number, number, number];
-  const per = l * d * batch;
+  const [, ...rest] = rows[0]?.shape as [number, ...number[]];
+  const per = rest.reduce((a, b) => a * b, 1) * batch;
   const out = new Float32Array(per * rows.length);
   rows.forEach((r, i) => out.set(repeatRows(r, batch).data, i * per));
-  return { data: out, shape: [rows.length * batch, l, d] };
+  return { data: out, shape: [rows.length * batch, ...rest] };
 }
 
 /** The conditioning of a generation: constant for plain prompts, per step for A1111 prompt editing. */
@@ -72,7 +84,7 @@ export async function buildConditioning(
   o: { readonly batch: number; readonly guided: boolean; readonly steps: number; readonly syntax: PromptSyntax },
 ): Promise<Conditioning> {
   const [pos, neg] = [extractLoraTags(prompt).prompt, extractLoraTags(negative).prompt];
-  const cache = new Map<string, Promise<Tensor>>();
+  const cache = new Map<string, Promise<Encoded>>();
   const enc = (t: string) => {
     let e = cache.get(t);
     if (e === undefined) cache.set(t, (e = encodeText(c, t, o.syntax)));
@@ -91,7 +103,11 @@ export async function buildConditioning(
     const key = texts.join("\u0000");
     let r = built.get(key);
     if (r === undefined) {
-      r = (async () => ({ context: stack(await padToSame(c, await Promise.all(texts.map(enc)), o.syntax), o.batch), weights }))();
+      r = (async () => {
+        const rows = await Promise.all(texts.map(enc));
+        const context = stack(await padToSame(c, rows.map((e) => e.context), o.syntax), o.batch);
+        return c.unet.needsPooled ? { context, pooled: stack(rows.map((e) => e.pooled), o.batch), weights } : { context, weights };
+      })();
       built.set(key, r);
     }
     return r;

@@ -104,10 +104,10 @@ export async function denoise(c: Components, o: DenoiseOptions): Promise<Denoise
     const unetIn = { data: repeatBatch(xin, blocks), shape: [rows * blocks, ...inShape] };
     let pred: Tensor;
     if (o.onAttention) {
-      const r = await c.unet.predictWithAttention(unetIn, t, cond.context);
+      const r = await c.unet.predictWithAttention(unetIn, t, cond.context, cond.pooled);
       o.onAttention(i, r.attention);
       pred = r.out;
-    } else pred = await c.unet.predict(unetIn, t, cond.context);
+    } else pred = await c.unet.predict(unetIn, t, cond.context, cond.pooled);
     const eps = blocks === 1 ? pred.data : guide(pred.data, x.length, cond.weights, guided ? o.cfgScale : undefined);
     const res = schedulerStep(schedule, i, x, eps, state, o.rng);
     x = o.afterStep ? o.afterStep(i, res.prevSample) : res.prevSample;

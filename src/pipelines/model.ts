@@ -47,14 +47,17 @@ export class Model {
     return this.c.tokenizer;
   }
 
-  /** The text encoder: padded ids [B][77] → U-Net context [B, 77, D]. */
-  get textEncoder(): { encode(ids: number[][]): Promise<Tensor> } {
-    return { encode: (ids) => this.live().textEncoder.encode(ids) };
+  /** The text encoder: padded ids [B][77] → U-Net context [B, 77, D] (and with it each row's pooled state [B, D]). */
+  get textEncoder(): { encode(ids: number[][]): Promise<Tensor>; encodeWithPooled(ids: number[][]): Promise<{ context: Tensor; pooled: Tensor }> } {
+    return { encode: (ids) => this.live().textEncoder.encode(ids), encodeWithPooled: (ids) => this.live().textEncoder.encodeWithPooled(ids) };
   }
 
-  /** The U-Net: predicts noise (or v) for latents at a timestep under a context. */
-  get unet(): { predict(latent: Tensor, timestep: number, context: Tensor): Promise<Tensor>; readonly inChannels: number } {
-    return { predict: (l, t, ctx) => this.live().unet.predict(l, t, ctx), inChannels: this.c.unet.inChannels };
+  /**
+   * The U-Net: predicts noise (or v) for latents at a timestep under a context; `pooled` (the
+   * prompts' pooled text states, from `textEncoder.encodeWithPooled`) where `needsPooled`.
+   */
+  get unet(): { predict(latent: Tensor, timestep: number, context: Tensor, pooled?: Tensor): Promise<Tensor>; readonly inChannels: number; readonly needsPooled: boolean } {
+    return { predict: (l, t, ctx, pooled) => this.live().unet.predict(l, t, ctx, pooled), inChannels: this.c.unet.inChannels, needsPooled: this.c.unet.needsPooled };
   }
 
   /** The VAE: `encode` gives the posterior mean (unscaled latent), `decode` an image in [−1, 1]. */

@@ -22,16 +22,23 @@ export interface ProgressInfo {
 export interface TextEncoderRunner {
   /** Padded token ids [B][77·k] → U-Net context [B, 77·k, D]. */
   encode(ids: number[][]): Promise<Tensor>;
+  /** The same context and each row's pooled (EOS) state [B, D] (for U-Nets with a class embedding). */
+  encodeWithPooled(ids: number[][]): Promise<{ context: Tensor; pooled: Tensor }>;
 }
 
 /** The U-Net as the pipelines use it. */
 export interface UNetRunner {
-  /** Noise (or v) prediction for a batch of latents at a timestep (one, or one per row). */
-  predict(latent: Tensor, timestep: number | readonly number[], context: Tensor): Promise<Tensor>;
+  /**
+   * Noise (or v) prediction for a batch of latents at a timestep (one, or one per row); `pooled`
+   * [B, P] is the prompts' pooled text state, which U-Nets with a class embedding need.
+   */
+  predict(latent: Tensor, timestep: number | readonly number[], context: Tensor, pooled?: Tensor): Promise<Tensor>;
   /** The same, plus the cross-attention maps [B, h·w, L] averaged over heads and layers. */
-  predictWithAttention(latent: Tensor, timestep: number | readonly number[], context: Tensor): Promise<{ out: Tensor; attention: Tensor }>;
+  predictWithAttention(latent: Tensor, timestep: number | readonly number[], context: Tensor, pooled?: Tensor): Promise<{ out: Tensor; attention: Tensor }>;
   /** Channels of the U-Net input (4, or 9 for inpainting checkpoints). */
   readonly inChannels: number;
+  /** Whether `predict` needs `pooled` (a class embedding reads it). */
+  readonly needsPooled: boolean;
 }
 
 /** The VAE as the pipelines use it. */

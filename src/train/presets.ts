@@ -40,6 +40,7 @@ export const UNET_PRESETS: Readonly<Record<PresetName, Record<string, unknown>>>
     _class_name: "UNet2DConditionModel", in_channels: 4, out_channels: 4, sample_size: 16, block_out_channels: [16, 16], layers_per_block: 1,
     down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D"], up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"],
     attention_head_dim: 2, cross_attention_dim: 32, norm_num_groups: 8, flip_sin_to_cos: true, freq_shift: 0,
+    class_embed_type: "projection", projection_class_embeddings_input_dim: 32,
   },
 };
 

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { loadTokenizer } from "../../../src/pipelines/load-tokenizer.js";
+import { buildConditioning } from "../../../src/pipelines/conditioning.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
 import { trainClip } from "../../../src/train/clip.js";
 import { exportModel } from "../../../src/train/export.js";
@@ -85,6 +86,16 @@ test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads an
   assert.equal(sched.prediction_type, "v_prediction", "the scheduler config must say what the U-Net was trained to predict");
   const model = await loadModel(out);
   try {
+    // the U-Net's class embedding reads each prompt's pooled text state: rows in the context's order
+    assert.equal(model.unet.needsPooled, true);
+    const cond = await (await buildConditioning(model.components, "a blue square", "", { batch: 2, guided: true, steps: 3, syntax: "plain" }))(0, 3);
+    const te = await model.textEncoder.encodeWithPooled([model.tokenizer.encode(""), model.tokenizer.encode("a blue square")]);
+    const d = te.pooled.shape[1] ?? 0;
+    assert.deepEqual(cond.pooled?.shape, [4, d]);
+    [0, 0, 1, 1].forEach((src, row) => assert.deepEqual(cond.pooled?.data.subarray(row * d, (row + 1) * d), te.pooled.data.subarray(src * d, (src + 1) * d), `pooled row ${row}`));
+    const latent = { data: new Float32Array(4 * 16 * 16), shape: [1, 4, 16, 16] };
+    const ctx = { data: te.context.data.slice(te.context.data.length / 2), shape: [1, ...te.context.shape.slice(1)] };
+    await assert.rejects(model.unet.predict(latent, 500, ctx), { name: "ShapeError", message: /pooled text state \(class_labels \[1, 32\]\)/ });
     const g = await model.txt2img({ prompt: "a blue square", steps: 3, seed: 7, cfgScale: 5 });
     assert.equal(g.info.width, 64);
     assert.equal(g.info.height, 64);
