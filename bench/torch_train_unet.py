@@ -78,8 +78,10 @@ def main():
 
     def step():
         with torch.no_grad():
-            ctx = text(ids).last_hidden_state
-        out = unet(x, t, encoder_hidden_states=ctx).sample
+            enc = text(ids)
+        # a "projection" class embedding reads the pooled (EOS) state, as sdts' trainer feeds it
+        labels = enc.pooler_output if unet_cfg.get("class_embed_type") == "projection" else None
+        out = unet(x, t, encoder_hidden_states=enc.last_hidden_state, class_labels=labels).sample
         loss = ((out - target) ** 2).mean(dim=(1, 2, 3)) @ w
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -27,7 +27,7 @@ import { BPE_MERGES, CLIP_PRESETS, UNET_PRESETS } from "../src/train/presets.js"
 import { Rng } from "../src/train/rng.js";
 import { Trainer } from "../src/train/train-step.js";
 import { initParams } from "../src/train/init.js";
-import { UNET_OPTIMIZER, initUNetParams, unetLossGraph } from "../src/train/unet.js";
+import { UNET_OPTIMIZER, initUNetParams, unetLossGraph, unetModelConfig } from "../src/train/unet.js";
 import { fmt, median } from "./util.js";
 
 /** The project root: the first folder up from this file with a package.json (this file may run bundled, from .devdata/b). */
@@ -55,7 +55,7 @@ const LATENT = [4, 16, 16] as const;
 
 // The recipe's configs: the text encoder's vocabulary is 512 byte tokens + the merges + BOS/EOS.
 const textJson: Record<string, unknown> = { ...CLIP_PRESETS.default, vocab_size: 512 + BPE_MERGES.default + 2 };
-const unetJson = { ...UNET_PRESETS.default, sample_size: LATENT[1], cross_attention_dim: Number(textJson.hidden_size) };
+const unetJson = unetModelConfig(UNET_PRESETS.default, LATENT[1], Number(textJson.hidden_size));
 
 async function sdtsSteps(): Promise<{ stepsS: number[]; compileS: number; params: number }> {
   const text = parseClipTextConfig(textJson);

@@ -59,21 +59,29 @@ const prediction = runPrediction(run);
 const L = clip.config.maxPositions;
 const te = await textEncoderGraph(clip, B);
 const unet = await fedGraph("unet-probe", (s) => ({
-  out: new UNet2DConditionModel(s, ucfg).forward(input("sample", "float32", [B, ch, h, w]), input("timestep", "float32", [B]), input("context", "float32", [B, L, clip.config.hiddenSize])).out,
+  out: new UNet2DConditionModel(s, ucfg).forward(
+    input("sample", "float32", [B, ch, h, w]),
+    input("timestep", "float32", [B]),
+    input("context", "float32", [B, L, clip.config.hiddenSize]),
+    ucfg.classEmbed === undefined ? undefined : input("class_labels", "float32", [B, clip.config.hiddenSize]),
+  ).out,
 }), weights);
 const alphas = makeAlphasCumprod(parseSchedulerConfig(SD15_SCHEDULER_SETTINGS, { className: "DDPMScheduler" }));
 
-async function encode(prompts: readonly string[]): Promise<HostTensor> {
+/** The U-Net's text feeds of B prompts: the context, and the pooled states where it has a class embedding. */
+async function encode(prompts: readonly string[]): Promise<Record<string, HostTensor>> {
   const ids = new BigInt64Array(B * L);
   prompts.forEach((p, r) => clip.tokenizer.encode(p).forEach((id, j) => (ids[r * L + j] = BigInt(id))));
-  return (await te.run({ input_ids: { dtype: "int64", shape: [B, L], data: ids } })).hidden as HostTensor;
+  const out = await te.run({ input_ids: { dtype: "int64", shape: [B, L], data: ids } });
+  const context = out.hidden as HostTensor;
+  return ucfg.classEmbed === undefined ? { context } : { context, class_labels: out.pooled as HostTensor };
 }
 
 /** One-step x₀ estimates with CFG for up to B prompts from noisy latents xt at step t. */
-async function x0(prompts: readonly string[], xt: Float32Array, t: number, uncond: HostTensor): Promise<Float32Array> {
+async function x0(prompts: readonly string[], xt: Float32Array, t: number, uncond: Record<string, HostTensor>): Promise<Float32Array> {
   const padded = [...prompts, ...new Array<string>(B - prompts.length).fill("")];
   const cond = await encode(padded);
-  const feeds = (context: HostTensor) => ({ sample: { dtype: "float32" as const, shape: [B, ch, h, w], data: xt }, timestep: { dtype: "float32" as const, shape: [B], data: new Float32Array(B).fill(t) }, context });
+  const feeds = (text: Record<string, HostTensor>) => ({ sample: { dtype: "float32" as const, shape: [B, ch, h, w], data: xt }, timestep: { dtype: "float32" as const, shape: [B], data: new Float32Array(B).fill(t) }, ...text });
   const oc = (await unet.run(feeds(cond))).out?.data as Float32Array;
   const ou = (await unet.run(feeds(uncond))).out?.data as Float32Array;
   const ab = alphas[t] ?? 0;
