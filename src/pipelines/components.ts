@@ -1,5 +1,5 @@
 /** The three networks as runners over per-shape compiled graphs. */
-import { ShapeError } from "../errors.js";
+import { ConfigError, ShapeError } from "../errors.js";
 import { input } from "../graph/apply.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { EXTRA_TOKENS_INPUT, clipTextGraph } from "../models/clip/text-encoder.js";
@@ -38,6 +38,10 @@ export function makeComponents(
   provider: Provider,
   extraTokens?: ExtraTokens,
 ): { components: Components; dispose: () => Promise<void>; withLoras: WithLoras } {
+  const classIn = p.unet.classEmbed?.inputDim;
+  if (classIn !== undefined && classIn !== p.clip.hiddenSize) {
+    throw new ConfigError(`${name}: the U-Net's class embedding reads ${classIn}-wide class_labels, but sdts feeds it the text encoder's pooled state (${p.clip.hiddenSize} wide); U-Nets conditioned on other vectors (unCLIP image embeddings) are not supported`);
+  }
   const extraTokenCount = extraTokens?.count ?? 0;
   const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: dim(b), length: l ?? 77, extraTokenCount })(root), p.clipWeights, provider);
   const tiFeeds: ExtraFeeds = extraTokens && extraTokenCount > 0 ? { [EXTRA_TOKENS_INPUT]: { dtype: "float32", shape: [extraTokenCount, p.clip.hiddenSize], data: extraTokens.table } } : {};

@@ -22,6 +22,9 @@ import { type UNetConfig, detectUNetConfig, parseUNetConfig } from "../../../src
 import { detectOriginalUNetConfig, unetKeyPairs } from "../../../src/models/unet/keys.js";
 import { UNet2DConditionModel, buildUNetGraph } from "../../../src/models/unet/unet.js";
 import { identityWeights } from "../../../src/models/weights.js";
+import type { ClipTokenizer } from "../../../src/models/clip/tokenizer.js";
+import { makeComponents } from "../../../src/pipelines/components.js";
+import type { ModelParts } from "../../../src/pipelines/load-model.js";
 import { ParamRegistry, Scope } from "../../../src/nn/scope.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { assertClose } from "../../assert-close.js";
@@ -149,6 +152,17 @@ describe("class_embed_type parsing and keys", () => {
     new UNet2DConditionModel(Scope.root(reg), c);
     const shapes = new Map(pairs.map((p) => [p.source, reg.params.get(p.canonical)?.shape as number[]]));
     assert.deepEqual(detectOriginalUNetConfig(shapes, undefined, { numHeads: c.numHeads, normGroups: 4 }).classEmbed, { type: "projection", inputDim: 12 });
+  });
+});
+
+describe("loading", () => {
+  test("a class embedding wider or narrower than the text encoder's pooled state is refused at load (unCLIP-style U-Nets)", () => {
+    const parts = { unet: readConfig(), clip: { hiddenSize: 1024 } } as unknown as ModelParts;
+    assert.throws(() => makeComponents("unclip", parts, undefined as unknown as ClipTokenizer, "cpu"), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /reads 32-wide class_labels, but sdts feeds it the text encoder's pooled state \(1024 wide\)/);
+      return true;
+    });
   });
 });
 
