@@ -93,6 +93,11 @@ test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads an
     const d = te.pooled.shape[1] ?? 0;
     assert.deepEqual(cond.pooled?.shape, [4, d]);
     [0, 0, 1, 1].forEach((src, row) => assert.deepEqual(cond.pooled?.data.subarray(row * d, (row + 1) * d), te.pooled.data.subarray(src * d, (src + 1) * d), `pooled row ${row}`));
+    // A1111 syntax: the pooled state is the first chunk's, unweighted (emphasis scales only the context)
+    const a1111 = await (await buildConditioning(model.components, "a (blue:1.5) square", "", { batch: 1, guided: false, steps: 3, syntax: "a1111" }))(0, 3);
+    const plainPooled = te.pooled.data.subarray(d, 2 * d);
+    assert.deepEqual(a1111.pooled?.shape, [1, d]);
+    a1111.pooled?.data.forEach((v, i) => assert.ok(Math.abs(v - (plainPooled[i] ?? 0)) < 1e-5, `a1111 pooled[${i}] ${v} vs plain ${plainPooled[i]}`));
     const latent = { data: new Float32Array(4 * 16 * 16), shape: [1, 4, 16, 16] };
     const ctx = { data: te.context.data.slice(te.context.data.length / 2), shape: [1, ...te.context.shape.slice(1)] };
     await assert.rejects(model.unet.predict(latent, 500, ctx), { name: "ShapeError", message: /pooled text state \(class_labels \[1, 32\]\)/ });
