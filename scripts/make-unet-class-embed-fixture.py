@@ -10,42 +10,17 @@
 #                                             class_embedding [2,32], that module's output (all F32)
 #
 #   . ../shared/tools/torch-peer/env.sh && $PY scripts/make-unet-class-embed-fixture.py [out_dir]
-import json
 import os
 import sys
 
 import torch
 
-from diffusers import UNet2DConditionModel
 from st import save_file
+from tiny_unet_fixture import save_unet, tiny_unet
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "unet-class-embed")
 
-torch.manual_seed(4321)
-unet = UNet2DConditionModel(
-    sample_size=8,
-    in_channels=4,
-    out_channels=4,
-    block_out_channels=(8, 8),
-    layers_per_block=1,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    attention_head_dim=2,
-    cross_attention_dim=32,
-    norm_num_groups=4,
-    addition_embed_type="text",
-    addition_embed_type_num_heads=2,
-    class_embed_type="projection",
-    projection_class_embeddings_input_dim=32,
-).eval()
-
-with torch.no_grad():
-    for name, p in unet.named_parameters():
-        if p.dim() == 1:
-            base = 1.0 if name.endswith("weight") else 0.0
-            p.copy_(base + 0.2 * torch.randn_like(p))
-        elif name.endswith("positional_embedding"):
-            p.copy_(torch.randn_like(p))
+unet = tiny_unet(4321, class_embed_type="projection", projection_class_embeddings_input_dim=32)
 
 sample = torch.randn(2, 4, 8, 8)
 timestep = torch.tensor([10.0, 981.0])
@@ -60,14 +35,7 @@ with torch.no_grad():
     # how much the class labels move the output: the test must not pass without them
     other = unet(sample, timestep, encoder_hidden_states=context, class_labels=torch.zeros_like(labels)).sample
 
-os.makedirs(os.path.join(OUT, "unet"), exist_ok=True)
-cfg = {k: v for k, v in dict(unet.config).items() if not k.startswith("_")}
-cfg = {"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.27.2", **cfg}
-with open(os.path.join(OUT, "unet", "config.json"), "w") as f:
-    json.dump(cfg, f, indent=2, sort_keys=True)
-    f.write("\n")
-state = {k: v.contiguous() for k, v in unet.state_dict().items()}
-save_file(state, os.path.join(OUT, "unet", "diffusion_pytorch_model.safetensors"), metadata={"format": "pt"})
+state = save_unet(unet, OUT)
 save_file(
     {
         "sample": sample,
