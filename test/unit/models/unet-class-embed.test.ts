@@ -17,17 +17,16 @@ import { grad } from "../../../src/graph/grad.js";
 import * as g from "../../../src/graph/ops.js";
 import type { Tensor } from "../../../src/graph/tensor.js";
 import { type SafetensorsFile, openSafetensors } from "../../../src/io/safetensors.js";
-import { loadComponent } from "../../../src/models/component.js";
 import { type UNetConfig, detectUNetConfig, parseUNetConfig } from "../../../src/models/unet/config.js";
 import { detectOriginalUNetConfig, unetKeyPairs } from "../../../src/models/unet/keys.js";
 import { UNet2DConditionModel, buildUNetGraph } from "../../../src/models/unet/unet.js";
-import { identityWeights } from "../../../src/models/weights.js";
 import type { ClipTokenizer } from "../../../src/models/clip/tokenizer.js";
 import { makeComponents } from "../../../src/pipelines/components.js";
 import type { ModelParts } from "../../../src/pipelines/load-model.js";
 import { ParamRegistry, Scope } from "../../../src/nn/scope.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { assertClose } from "../../assert-close.js";
+import { f32, fixtureGraph, fixtureShapes, unetFeeds } from "./unet-fixture.js";
 
 const FIXTURE = fileURLToPath(new URL("../../fixtures/unet-class-embed/", import.meta.url));
 const WEIGHTS = join(FIXTURE, "unet", "diffusion_pytorch_model.safetensors");
@@ -38,17 +37,6 @@ function readConfig(): UNetConfig {
   return parseUNetConfig(JSON.parse(readFileSync(join(FIXTURE, "unet", "config.json"), "utf8")));
 }
 
-function f32(shape: number[], data: Float32Array): HostTensor {
-  return { dtype: "float32", shape, data };
-}
-
-async function fixtureShapes(): Promise<Map<string, readonly number[]>> {
-  const { file } = await identityWeights(WEIGHTS);
-  const shapes = new Map([...file.tensors].map(([k, t]) => [k, t.shape]));
-  await file.close();
-  return shapes;
-}
-
 describe('U-Net with class_embed_type "projection" (diffusers folder, F32; symbolic batch)', () => {
   let config: UNetConfig;
   let io: SafetensorsFile;
@@ -56,19 +44,9 @@ describe('U-Net with class_embed_type "projection" (diffusers folder, F32; symbo
   let feeds: Record<string, HostTensor>;
   before(async () => {
     config = readConfig();
-    const { file, weights } = await identityWeights(WEIGHTS);
-    try {
-      unet = await loadComponent("unet", (root) => buildUNetGraph(root, config, { batch: "B", height: 8, width: 8, contextLength: 16, trace: ["class_embedding"] }), weights);
-    } finally {
-      await file.close();
-    }
+    unet = await fixtureGraph("unet", WEIGHTS, (root) => buildUNetGraph(root, config, { batch: "B", height: 8, width: 8, contextLength: 16, trace: ["class_embedding"] }));
     io = await openSafetensors(join(FIXTURE, "io.safetensors"));
-    feeds = {
-      sample: f32([2, 4, 8, 8], await io.readAsFloat32("sample")),
-      timestep: f32([2], await io.readAsFloat32("timestep")),
-      encoder_hidden_states: f32([2, 16, 32], await io.readAsFloat32("encoder_hidden_states")),
-      class_labels: f32([2, 32], await io.readAsFloat32("class_labels")),
-    };
+    feeds = await unetFeeds(io, true);
   });
   after(async () => {
     await unet.dispose();
@@ -85,7 +63,7 @@ describe('U-Net with class_embed_type "projection" (diffusers folder, F32; symbo
     new UNet2DConditionModel(Scope.root(reg), config);
     const declared = new Map([...reg.params].map(([k, t]) => [k, t.shape as readonly number[]]));
     assert.deepEqual([...declared.keys()].filter((k) => k.startsWith("class_embedding.")).sort(), CLASS_KEYS);
-    assert.deepEqual(declared, await fixtureShapes());
+    assert.deepEqual(declared, await fixtureShapes(WEIGHTS));
   });
 
   test(`class_embedding and U-Net output within ${TOL} of diffusers (t = 10, 981)`, async (t) => {
@@ -113,7 +91,7 @@ describe('U-Net with class_embed_type "projection" (diffusers folder, F32; symbo
   });
 
   test("shape detection finds the projection and its width (the text embedding's heads still come from the config)", async () => {
-    const shapes = await fixtureShapes();
+    const shapes = await fixtureShapes(WEIGHTS);
     const { sampleSize: _, ...want } = config;
     assert.deepEqual(detectUNetConfig(shapes, { numHeads: config.numHeads, normGroups: config.normGroups, additionEmbed: config.additionEmbed }), want);
   });
@@ -169,41 +147,26 @@ describe("loading", () => {
 describe("class_embedding gradients", () => {
   test("through the whole U-Net on onnxruntime: finite, non-zero gradients for its parameters and for the labels", async () => {
     const config = readConfig();
-    const { file, weights } = await identityWeights(WEIGHTS);
-    let graph: CompiledGraph;
-    try {
-      graph = await loadComponent(
-        "unet-grad",
-        (root) => {
-          const unet = new UNet2DConditionModel(root, config);
-          const labels = input("class_labels", "float32", [2, 32]);
-          const out = unet.forward(input("sample", "float32", [2, 4, 8, 8]), input("timestep", "float32", [2]), input("encoder_hidden_states", "float32", [2, 16, 32]), labels).out;
-          const loss = g.reduceMean(g.mul(out, out), [0, 1, 2, 3]);
-          const e = unet.classEmbedding;
-          assert.ok(e !== undefined);
-          const wrt = new Map<string, Tensor>([
-            ["class_embedding.linear_1.weight", e.linear1.weight],
-            ["class_embedding.linear_1.bias", e.linear1.bias as Tensor],
-            ["class_embedding.linear_2.weight", e.linear2.weight],
-            ["class_embedding.linear_2.bias", e.linear2.bias as Tensor],
-            ["labels", labels],
-          ]);
-          const grads = grad(loss, wrt);
-          return { loss, ...Object.fromEntries([...grads].map(([k, v]) => [`grad.${k}`, v])) };
-        },
-        weights,
-      );
-    } finally {
-      await file.close();
-    }
+    const graph = await fixtureGraph("unet-grad", WEIGHTS, (root) => {
+      const unet = new UNet2DConditionModel(root, config);
+      const labels = input("class_labels", "float32", [2, 32]);
+      const out = unet.forward(input("sample", "float32", [2, 4, 8, 8]), input("timestep", "float32", [2]), input("encoder_hidden_states", "float32", [2, 16, 32]), labels).out;
+      const loss = g.reduceMean(g.mul(out, out), [0, 1, 2, 3]);
+      const e = unet.classEmbedding;
+      assert.ok(e !== undefined);
+      const wrt = new Map<string, Tensor>([
+        ["class_embedding.linear_1.weight", e.linear1.weight],
+        ["class_embedding.linear_1.bias", e.linear1.bias as Tensor],
+        ["class_embedding.linear_2.weight", e.linear2.weight],
+        ["class_embedding.linear_2.bias", e.linear2.bias as Tensor],
+        ["labels", labels],
+      ]);
+      const grads = grad(loss, wrt);
+      return { loss, ...Object.fromEntries([...grads].map(([k, v]) => [`grad.${k}`, v])) };
+    });
     const io = await openSafetensors(join(FIXTURE, "io.safetensors"));
     try {
-      const r = await graph.run({
-        sample: f32([2, 4, 8, 8], await io.readAsFloat32("sample")),
-        timestep: f32([2], await io.readAsFloat32("timestep")),
-        encoder_hidden_states: f32([2, 16, 32], await io.readAsFloat32("encoder_hidden_states")),
-        class_labels: f32([2, 32], await io.readAsFloat32("class_labels")),
-      });
+      const r = await graph.run(await unetFeeds(io, true));
       assert.ok(Number.isFinite((r["loss"]?.data as Float32Array)[0]));
       for (const k of [...CLASS_KEYS, "labels"]) {
         const gk = r[`grad.${k}`]?.data as Float32Array | undefined;

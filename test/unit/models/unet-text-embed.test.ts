@@ -17,15 +17,14 @@ import * as g from "../../../src/graph/ops.js";
 import type { Value } from "../../../src/graph/rule.js";
 import type { Tensor } from "../../../src/graph/tensor.js";
 import { type SafetensorsFile, openSafetensors } from "../../../src/io/safetensors.js";
-import { loadComponent } from "../../../src/models/component.js";
 import { TextTimeEmbedding } from "../../../src/models/unet/blocks.js";
 import { type UNetConfig, detectUNetConfig, parseUNetConfig } from "../../../src/models/unet/config.js";
 import { unetKeyPairs } from "../../../src/models/unet/keys.js";
 import { UNet2DConditionModel, buildUNetGraph } from "../../../src/models/unet/unet.js";
-import { identityWeights } from "../../../src/models/weights.js";
 import { ParamRegistry, Scope } from "../../../src/nn/scope.js";
 import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { assertClose } from "../../assert-close.js";
+import { fixtureGraph, fixtureShapes, unetFeeds } from "./unet-fixture.js";
 import { normals } from "../graph/harness.js";
 
 const FIXTURE = fileURLToPath(new URL("../../fixtures/unet-text-embed/", import.meta.url));
@@ -68,10 +67,6 @@ function readConfig(): UNetConfig {
   return parseUNetConfig(JSON.parse(readFileSync(join(FIXTURE, "unet", "config.json"), "utf8")));
 }
 
-function f32(shape: number[], data: Float32Array): HostTensor {
-  return { dtype: "float32", shape, data };
-}
-
 function declared(c: UNetConfig): Map<string, readonly number[]> {
   const reg = new ParamRegistry();
   new UNet2DConditionModel(Scope.root(reg), c);
@@ -85,18 +80,9 @@ describe('U-Net with addition_embed_type "text" (diffusers folder, F32; symbolic
   let result: Record<string, HostTensor>;
   before(async () => {
     config = readConfig();
-    const { file, weights } = await identityWeights(WEIGHTS);
-    try {
-      unet = await loadComponent("unet", (root) => buildUNetGraph(root, config, { batch: "B", height: 8, width: 8, contextLength: "L", trace: ["add_embedding"] }), weights);
-    } finally {
-      await file.close();
-    }
+    unet = await fixtureGraph("unet", WEIGHTS, (root) => buildUNetGraph(root, config, { batch: "B", height: 8, width: 8, contextLength: "L", trace: ["add_embedding"] }));
     io = await openSafetensors(join(FIXTURE, "io.safetensors"));
-    result = await unet.run({
-      sample: f32([2, 4, 8, 8], await io.readAsFloat32("sample")),
-      timestep: f32([2], await io.readAsFloat32("timestep")),
-      encoder_hidden_states: f32([2, 16, 32], await io.readAsFloat32("encoder_hidden_states")),
-    });
+    result = await unet.run(await unetFeeds(io));
   });
   after(async () => {
     await unet.dispose();
@@ -110,10 +96,7 @@ describe('U-Net with addition_embed_type "text" (diffusers folder, F32; symbolic
   test("declares diffusers' add_embedding keys, and the folder loads strictly", async () => {
     const keys = [...declared(config).keys()].filter((k) => k.startsWith("add_embedding.")).sort();
     assert.deepEqual(keys, ADD_EMBEDDING_KEYS);
-    const { file } = await identityWeights(WEIGHTS);
-    const shapes = new Map([...file.tensors].map(([k, t]) => [k, t.shape]));
-    await file.close();
-    assert.deepEqual(declared(config), shapes);
+    assert.deepEqual(declared(config), await fixtureShapes(WEIGHTS));
   });
 
   test(`add_embedding output within ${TOL} of diffusers`, async (t) => {
@@ -127,9 +110,7 @@ describe('U-Net with addition_embed_type "text" (diffusers folder, F32; symbolic
   });
 
   test("shape detection needs the pooling head count, and takes it as an override", async () => {
-    const { file } = await identityWeights(WEIGHTS);
-    const shapes = new Map([...file.tensors].map(([k, t]) => [k, t.shape]));
-    await file.close();
+    const shapes = await fixtureShapes(WEIGHTS);
     assert.throws(() => detectUNetConfig(shapes), { name: "ConfigError", message: /add_embedding.*head count/ });
     const { sampleSize: _, ...want } = config;
     assert.deepEqual(detectUNetConfig(shapes, { numHeads: config.numHeads, normGroups: config.normGroups, additionEmbed: config.additionEmbed }), want);
@@ -205,47 +186,33 @@ describe("add_embedding gradients", () => {
 
   test("through the whole U-Net on onnxruntime: finite, non-zero gradients for the add_embedding parameters", async () => {
     const config = readConfig();
-    const { file, weights } = await identityWeights(WEIGHTS);
-    let graph: CompiledGraph;
-    try {
-      graph = await loadComponent(
-        "unet-grad",
-        (root) => {
-          const unet = new UNet2DConditionModel(root, config);
-          const out = unet.forward(input("sample", "float32", [2, 4, 8, 8]), input("timestep", "float32", [2]), input("encoder_hidden_states", "float32", [2, 16, 32])).out;
-          const loss = g.reduceMean(g.mul(out, out), [0, 1, 2, 3]);
-          const e = unet.addEmbedding;
-          assert.ok(e !== undefined);
-          const p = e.pool;
-          const wrt = new Map<string, Tensor>([
-            ["add_embedding.norm1.weight", e.norm1.weight],
-            ["add_embedding.norm1.bias", e.norm1.bias],
-            ["add_embedding.pool.positional_embedding", p.positionalEmbedding],
-            ...[p.qProj, p.kProj, p.vProj].flatMap((lin, i) => {
-              const name = `add_embedding.pool.${"qkv"[i] ?? ""}_proj`;
-              return [[`${name}.weight`, lin.weight], [`${name}.bias`, lin.bias as Tensor]] as [string, Tensor][];
-            }),
-            ["add_embedding.proj.weight", e.proj.weight],
-            ["add_embedding.proj.bias", e.proj.bias as Tensor],
-            ["add_embedding.norm2.weight", e.norm2.weight],
-            ["add_embedding.norm2.bias", e.norm2.bias],
-          ]);
-          assert.deepEqual([...wrt.keys()].sort(), ADD_EMBEDDING_KEYS);
-          const grads = grad(loss, wrt);
-          return { loss, ...Object.fromEntries([...grads].map(([k, v]) => [`grad.${k}`, v])) };
-        },
-        weights,
-      );
-    } finally {
-      await file.close();
-    }
+    const graph = await fixtureGraph("unet-grad", WEIGHTS, (root) => {
+      const unet = new UNet2DConditionModel(root, config);
+      const out = unet.forward(input("sample", "float32", [2, 4, 8, 8]), input("timestep", "float32", [2]), input("encoder_hidden_states", "float32", [2, 16, 32])).out;
+      const loss = g.reduceMean(g.mul(out, out), [0, 1, 2, 3]);
+      const e = unet.addEmbedding;
+      assert.ok(e !== undefined);
+      const p = e.pool;
+      const wrt = new Map<string, Tensor>([
+        ["add_embedding.norm1.weight", e.norm1.weight],
+        ["add_embedding.norm1.bias", e.norm1.bias],
+        ["add_embedding.pool.positional_embedding", p.positionalEmbedding],
+        ...[p.qProj, p.kProj, p.vProj].flatMap((lin, i) => {
+          const name = `add_embedding.pool.${"qkv"[i] ?? ""}_proj`;
+          return [[`${name}.weight`, lin.weight], [`${name}.bias`, lin.bias as Tensor]] as [string, Tensor][];
+        }),
+        ["add_embedding.proj.weight", e.proj.weight],
+        ["add_embedding.proj.bias", e.proj.bias as Tensor],
+        ["add_embedding.norm2.weight", e.norm2.weight],
+        ["add_embedding.norm2.bias", e.norm2.bias],
+      ]);
+      assert.deepEqual([...wrt.keys()].sort(), ADD_EMBEDDING_KEYS);
+      const grads = grad(loss, wrt);
+      return { loss, ...Object.fromEntries([...grads].map(([k, v]) => [`grad.${k}`, v])) };
+    });
     const io = await openSafetensors(join(FIXTURE, "io.safetensors"));
     try {
-      const r = await graph.run({
-        sample: f32([2, 4, 8, 8], await io.readAsFloat32("sample")),
-        timestep: f32([2], await io.readAsFloat32("timestep")),
-        encoder_hidden_states: f32([2, 16, 32], await io.readAsFloat32("encoder_hidden_states")),
-      });
+      const r = await graph.run(await unetFeeds(io));
       assert.ok(Number.isFinite((r["loss"]?.data as Float32Array)[0]));
       const grads = ADD_EMBEDDING_KEYS.map((k) => {
         const gk = r[`grad.${k}`]?.data as Float32Array | undefined;
