@@ -38,9 +38,9 @@ export function makeComponents(
   provider: Provider,
   extraTokens?: ExtraTokens,
 ): { components: Components; dispose: () => Promise<void>; withLoras: WithLoras } {
-  const classIn = p.unet.classEmbed?.inputDim;
-  if (classIn !== undefined && classIn !== p.clip.hiddenSize) {
-    throw new ConfigError(`${name}: the U-Net's class embedding reads ${classIn}-wide class_labels, but sdts feeds it the text encoder's pooled state (${p.clip.hiddenSize} wide); U-Nets conditioned on other vectors (unCLIP image embeddings) are not supported`);
+  const classDim = p.unet.classEmbed?.inputDim;
+  if (classDim !== undefined && classDim !== p.clip.hiddenSize) {
+    throw new ConfigError(`${name}: the U-Net's class embedding reads ${classDim}-wide class_labels, but sdts feeds it the text encoder's pooled state (${p.clip.hiddenSize} wide); U-Nets conditioned on other vectors (unCLIP image embeddings) are not supported`);
   }
   const extraTokenCount = extraTokens?.count ?? 0;
   const clip = new ShapeCache("text-encoder", (root, [b, l]) => clipTextGraph(p.clip, { batch: dim(b), length: l ?? 77, extraTokenCount })(root), p.clipWeights, provider);
@@ -77,7 +77,6 @@ export function makeComponents(
     const out = await g.run({ image: hostF32(image) });
     return { mean: fromHost(out.mean, "vae encoder"), std: fromHost(out.std, "vae encoder") };
   };
-  const classDim = p.unet.classEmbed?.inputDim;
   const runUnet = async (latent: Tensor, timestep: number | readonly number[], context: Tensor, pooled: Tensor | undefined, maps: boolean, lora?: LoraPlan, extra: ExtraFeeds = {}) => {
     const [b, c, h, w] = latent.shape as [number, number, number, number];
     const g = await unet.get([0, c, h, w, context.shape[1] ?? 77, maps ? 1 : 0], lora);
