@@ -13,17 +13,15 @@
  */
 import { basename, join } from "node:path";
 import { PROMPT_FILES, baseCode, readPromptCases, smallest, squaredDistances } from "../bench/emoji-match.js";
-import { input } from "../src/graph/apply.js";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
 import { openSafetensors, tensorToFloat32 } from "../src/io/safetensors.js";
 import { parseUNetConfig } from "../src/models/unet/config.js";
-import { UNet2DConditionModel } from "../src/models/unet/unet.js";
 import type { HostTensor } from "../src/runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../src/schedulers/config.js";
 import { makeAlphasCumprod } from "../src/schedulers/common.js";
 import { loadCheckpoint } from "../src/train/checkpoint.js";
 import { randomCaption } from "../src/train/data.js";
-import { fedGraph, readClipRun, textEncoderGraph } from "../src/train/frozen.js";
+import { readClipRun, textEncoderGraph, unetGraph, unetTextFeeds } from "../src/train/frozen.js";
 import { Rng } from "../src/train/rng.js";
 import { readRunConfig } from "../src/train/run.js";
 import { runPrediction } from "../src/train/unet.js";
@@ -47,7 +45,7 @@ const lat = await openSafetensors(join(runDir, "latents.safetensors"));
 const meanT = await lat.read("mean");
 const mean = tensorToFloat32(meanT);
 await lat.close();
-const [N, ch, h, w] = meanT.shape as [number, number, number, number];
+const [N, ch, h, w] = meanT.shape as [number, number, number, number]; // square latents (h = w)
 const per = ch * h * w;
 const scale = Number(run.scalingFactor);
 const z = mean.map((v) => v * scale);
@@ -58,23 +56,14 @@ const ucfg = parseUNetConfig(run.model as Record<string, unknown>);
 const prediction = runPrediction(run);
 const L = clip.config.maxPositions;
 const te = await textEncoderGraph(clip, B);
-const unet = await fedGraph("unet-probe", (s) => ({
-  out: new UNet2DConditionModel(s, ucfg).forward(
-    input("sample", "float32", [B, ch, h, w]),
-    input("timestep", "float32", [B]),
-    input("context", "float32", [B, L, clip.config.hiddenSize]),
-    ucfg.classEmbed === undefined ? undefined : input("class_labels", "float32", [B, clip.config.hiddenSize]),
-  ).out,
-}), weights);
+const unet = await unetGraph("unet-probe", ucfg, { batch: B, size: h, contextLength: L, values: weights });
 const alphas = makeAlphasCumprod(parseSchedulerConfig(SD15_SCHEDULER_SETTINGS, { className: "DDPMScheduler" }));
 
 /** The U-Net's text feeds of B prompts: the context, and the pooled states where it has a class embedding. */
 async function encode(prompts: readonly string[]): Promise<Record<string, HostTensor>> {
   const ids = new BigInt64Array(B * L);
   prompts.forEach((p, r) => clip.tokenizer.encode(p).forEach((id, j) => (ids[r * L + j] = BigInt(id))));
-  const out = await te.run({ input_ids: { dtype: "int64", shape: [B, L], data: ids } });
-  const context = out.hidden as HostTensor;
-  return ucfg.classEmbed === undefined ? { context } : { context, class_labels: out.pooled as HostTensor };
+  return unetTextFeeds(await te.run({ input_ids: { dtype: "int64", shape: [B, L], data: ids } }), ucfg);
 }
 
 /** One-step x₀ estimates with CFG for up to B prompts from noisy latents xt at step t. */

@@ -8,6 +8,8 @@ import { type ClipTextConfig, parseClipTextConfig } from "../models/clip/config.
 import { ClipTextEncoder } from "../models/clip/text-encoder.js";
 import { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { type VaeConfig, parseVaeConfig, vaeScaleFactor } from "../models/vae/config.js";
+import type { UNetConfig } from "../models/unet/config.js";
+import { buildUNetGraph } from "../models/unet/unet.js";
 import { VaeDecoder, VaeEncoder } from "../models/vae/vae.js";
 import { ParamRegistry, Scope } from "../nn/scope.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
@@ -81,6 +83,21 @@ export function vaeEncoderGraph(v: VaeRun, batch: number, size: number, provider
 export function vaeDecoderGraph(v: VaeRun, batch: number, size: number, provider?: Provider): Promise<FedGraph> {
   const h = size / vaeScaleFactor(v.config);
   return fedGraph("vae-decode", (s) => ({ image: new VaeDecoder(s, v.config).forward(input("latent", "float32", [batch, v.config.latentChannels, h, h])) }), v.params, provider);
+}
+
+/**
+ * A U-Net for batches of `batch` square latents of side `size` under `contextLength` text positions
+ * (buildUNetGraph's inputs: sample, timestep, encoder_hidden_states, and class_labels where it has a
+ * class embedding); weights from `values`, or fed per run.
+ */
+export function unetGraph(name: string, c: UNetConfig, o: { batch: number; size: number; contextLength: number; values?: ReadonlyMap<string, HostTensor>; provider?: Provider | undefined }): Promise<FedGraph> {
+  return fedGraph(name, (s) => buildUNetGraph(s, c, { batch: o.batch, height: o.size, width: o.size, contextLength: o.contextLength }), o.values ?? new Map(), o.provider);
+}
+
+/** The text feeds of unetGraph from a textEncoderGraph run: the context, and the pooled rows where the U-Net has a class embedding. */
+export function unetTextFeeds(encoded: Readonly<Record<string, HostTensor>>, c: UNetConfig): Record<string, HostTensor> {
+  const context = { encoder_hidden_states: encoded.hidden as HostTensor };
+  return c.classEmbed === undefined ? context : { ...context, class_labels: encoded.pooled as HostTensor };
 }
 
 /** The text encoder: ids [batch, 77] → `hidden` (last_hidden_state) and `pooled` (the EOS row). */

@@ -1,15 +1,13 @@
 /** Sample grids during U-Net training: fixed prompts, DDIM 20 steps with CFG 5, decoded by the frozen VAE. */
-import { input } from "../graph/apply.js";
 import type { ImageCaptionData } from "../io/image-folder.js";
 import type { UNetConfig } from "../models/unet/config.js";
-import { UNet2DConditionModel } from "../models/unet/unet.js";
 import { vaeScaleFactor } from "../models/vae/config.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { Provider } from "../runtime/providers.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../schedulers/config.js";
 import { INITIAL_STATE, createSchedule, scaleModelInput, step } from "../schedulers/index.js";
 import { datasetRgb, gridPng, tensorImageRgb } from "./data.js";
-import { type ClipRun, type VaeRun, fedGraph, textEncoderGraph, vaeDecoderGraph } from "./frozen.js";
+import { type ClipRun, type VaeRun, textEncoderGraph, unetGraph, unetTextFeeds, vaeDecoderGraph } from "./frozen.js";
 import { Rng } from "./rng.js";
 
 /** What the grid sampler needs. */
@@ -37,22 +35,11 @@ export async function unetSampler(o: SamplerSetup): Promise<{ grid(weights: Read
   const te = await textEncoderGraph(o.clip, 2 * k, o.provider);
   const ids = new BigInt64Array(2 * k * L);
   [...prompts.map(() => ""), ...prompts].forEach((p, r) => o.clip.tokenizer.encode(p).forEach((id, j) => (ids[r * L + j] = BigInt(id))));
-  const encoded = await te.run({ input_ids: { dtype: "int64", shape: [2 * k, L], data: ids } });
+  const cond = unetTextFeeds(await te.run({ input_ids: { dtype: "int64", shape: [2 * k, L], data: ids } }), o.unet);
   await te.dispose();
-  const context = encoded.hidden as HostTensor;
-  const D = o.clip.config.hiddenSize;
-  // a class embedding reads each prompt's pooled text state (as the pipelines feed it)
-  const cond: Record<string, HostTensor> = o.unet.classEmbed === undefined ? { context } : { context, class_labels: encoded.pooled as HostTensor };
   const h = o.data.size / vaeScaleFactor(o.vae.config);
   const ch = o.unet.inChannels;
-  const unet = await fedGraph("unet-sample", (s) => ({
-    out: new UNet2DConditionModel(s, o.unet).forward(
-      input("sample", "float32", [2 * k, ch, h, h]),
-      input("timestep", "float32", [2 * k]),
-      input("context", "float32", [2 * k, L, D]),
-      o.unet.classEmbed === undefined ? undefined : input("class_labels", "float32", [2 * k, D]),
-    ).out,
-  }), new Map(), o.provider);
+  const unet = await unetGraph("unet-sample", o.unet, { batch: 2 * k, size: h, contextLength: L, provider: o.provider });
   const dec = await vaeDecoderGraph(o.vae, k, o.data.size, o.provider);
   const schedule = createSchedule(parseSchedulerConfig(SD15_SCHEDULER_SETTINGS, { className: "DDIMScheduler", overrides: { prediction_type: o.prediction } }), 20);
   const per = ch * h * h;
