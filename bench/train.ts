@@ -1,6 +1,6 @@
 /**
  * One training step of the embedded model's U-Net stage (the shipped recipe: default presets,
- * batch 64, 16×16×4 latents, frozen text encoder inside the step, AdamW with clipping), sdts
+ * batch 64, the default VAE's latents (8×8×4 for 64×64 images), frozen text encoder inside the step, AdamW with clipping), sdts
  * against PyTorch + diffusers running the same networks from the same configs on this machine
  * (bench/torch_train_unet.py under the torch-peer's environment, run after sdts, never at the
  * same time). Random weights and batches: a step's time does not depend on their values.
@@ -23,7 +23,7 @@ import { parseClipTextConfig } from "../src/models/clip/config.js";
 import { parseUNetConfig } from "../src/models/unet/config.js";
 import type { HostTensor } from "../src/runtime/host-tensor.js";
 import { parseProvider } from "../src/runtime/providers.js";
-import { BPE_MERGES, CLIP_PRESETS, UNET_PRESETS } from "../src/train/presets.js";
+import { BPE_MERGES, CLIP_PRESETS, UNET_PRESETS, VAE_PRESETS } from "../src/train/presets.js";
 import { Rng } from "../src/train/rng.js";
 import { Trainer } from "../src/train/train-step.js";
 import { initParams } from "../src/train/init.js";
@@ -51,7 +51,9 @@ const { values: a } = parseArgs({
 });
 const provider = parseProvider(a.provider ?? "cpu");
 const [steps, warmup, batch] = [Number(a.steps), Number(a.warmup), Number(a.batch)];
-const LATENT = [4, 16, 16] as const;
+// The default VAE's latents of the dataset's 64×64 images: f = 2^(levels − 1).
+const SIDE = 64 / 2 ** ((VAE_PRESETS.default.block_out_channels as number[]).length - 1);
+const LATENT = [4, SIDE, SIDE] as const;
 
 // The recipe's configs: the text encoder's vocabulary is 512 byte tokens + the merges + BOS/EOS.
 const textJson: Record<string, unknown> = { ...CLIP_PRESETS.default, vocab_size: 512 + BPE_MERGES.default + 2 };

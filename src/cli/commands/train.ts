@@ -60,7 +60,7 @@ function report(r: { runDir: string; step: number; startStep: number; seconds: n
 }
 
 const vae = defineCommand({
-  meta: { name: "vae", description: "Train the KL autoencoder (f=4, 4 latent channels)" },
+  meta: { name: "vae", description: "Train the KL autoencoder (f=8, 4 latent channels; --preset tiny: f=4)" },
   args: COMMON,
   async run({ args }) {
     report(await trainVae(args.data, args.out, options(args, { steps: 600, batch: 8, lr: 1e-3 })));
