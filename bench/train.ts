@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { parseClipTextConfig } from "../src/models/clip/config.js";
 import { parseUNetConfig } from "../src/models/unet/config.js";
+import { parseVaeConfig, vaeScaleFactor } from "../src/models/vae/config.js";
 import type { HostTensor } from "../src/runtime/host-tensor.js";
 import { parseProvider } from "../src/runtime/providers.js";
 import { BPE_MERGES, CLIP_PRESETS, UNET_PRESETS, VAE_PRESETS } from "../src/train/presets.js";
@@ -51,8 +52,8 @@ const { values: a } = parseArgs({
 });
 const provider = parseProvider(a.provider ?? "cpu");
 const [steps, warmup, batch] = [Number(a.steps), Number(a.warmup), Number(a.batch)];
-// The default VAE's latents of the dataset's 64×64 images: f = 2^(levels − 1).
-const SIDE = 64 / 2 ** ((VAE_PRESETS.default.block_out_channels as number[]).length - 1);
+// The default VAE's latents of the dataset's 64×64 images.
+const SIDE = 64 / vaeScaleFactor(parseVaeConfig(VAE_PRESETS.default));
 const LATENT = [4, SIDE, SIDE] as const;
 
 // The recipe's configs: the text encoder's vocabulary is 512 byte tokens + the merges + BOS/EOS.

@@ -8,7 +8,7 @@
  */
 import { baseCode, top5Match } from "../bench/emoji-match.js";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
-import { imageBatch } from "../src/train/data.js";
+import { imageBatch, tensorImageRgb } from "../src/train/data.js";
 import { readVaeRun, vaeDecoderGraph, vaeEncoderGraph } from "../src/train/frozen.js";
 import { readRunConfig } from "../src/train/run.js";
 
@@ -31,10 +31,7 @@ try {
     const { image } = await dec.run({ latent: mean as NonNullable<typeof mean> });
     const out = image?.data as Float32Array;
     batch.forEach((j, k) => {
-      const rgb = new Uint8Array(per);
-      for (let p = 0; p < size * size; p++) {
-        for (let c = 0; c < 3; c++) rgb[p * 3 + c] = Math.max(0, Math.min(255, Math.round(((out[(k * 3 + c) * size * size + p] ?? 0) + 1) * 127.5)));
-      }
+      const rgb = tensorImageRgb(out, size, k);
       for (let q = 0; q < per; q++) sq += ((rgb[q] ?? 0) - (data.rgb[j * per + q] ?? 0)) ** 2;
       const { top, hit } = top5Match(rgb, data.rgb, per, codes, codes[j] as string);
       if (top[0] === j) self += 1;
