@@ -64,6 +64,10 @@ export interface UNetTrainOptions extends TrainOptions {
   readonly prediction?: TrainPrediction;
   /** γ of the loss weighting (see minSnrWeight; 0 = plain MSE; default 5). */
   readonly minSnrGamma?: number;
+  /** Share of drawn captions reworded by `rephrase` (default CAPTION_WRAP_SHARE). */
+  readonly captionWrap?: number;
+  /** Share of reworded captions then disturbed by `CaptionNoise` (default CAPTION_NOISE_SHARE). */
+  readonly captionNoise?: number;
 }
 
 /** Prediction targets the U-Net stage trains. */
@@ -238,6 +242,9 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   checkTrainOptions(o);
   if (o.prediction !== undefined) runPrediction({ prediction: o.prediction });
   if (o.minSnrGamma !== undefined && !(o.minSnrGamma >= 0 && Number.isFinite(o.minSnrGamma))) throw new InputError(`--min-snr-gamma must be a number ≥ 0 (0 turns the weighting off; got ${o.minSnrGamma})`);
+  for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise]] as const) {
+    if (v !== undefined && !(v >= 0 && v <= 1)) throw new InputError(`--${flag} must be a share from 0 to 1 (got ${v})`);
+  }
   const saved = await openRun(runDir, "unet", o);
   const prior = saved ? await readRunConfig(runDir) : undefined;
   const vaeDir = String(prior?.vae ?? o.vaeRun ?? "");
@@ -247,7 +254,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, Number((await readRunConfig(vaeDir)).imageSize ?? 64), o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);

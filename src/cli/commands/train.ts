@@ -2,6 +2,7 @@
 import { defineCommand } from "citty";
 import { DEFAULT_EXPORT_CFG, DEFAULT_MIN_SNR_GAMMA, InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
 import { parseProvider } from "../../runtime/providers.js";
+import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE } from "../../train/data.js";
 import { ProgressBar } from "../progress.js";
 
 const COMMON = {
@@ -83,6 +84,8 @@ const unet = defineCommand({
     clip: { type: "string", description: "the finished CLIP run folder (a resumed run remembers it)" },
     prediction: { type: "string", description: "what the U-Net predicts: v_prediction (default) or epsilon (a resumed run keeps its own)" },
     "min-snr-gamma": { type: "string", description: "γ of the loss weighting (v: x₀ error × SNR clamped to [1, γ]; ε: min-SNR-γ), 0 = plain MSE (default 5)" },
+    "caption-wrap": { type: "string", description: `share of drawn captions reworded with generic words (default ${CAPTION_WRAP_SHARE})` },
+    "caption-noise": { type: "string", description: `share of reworded captions then disturbed by stray words and marks (default ${CAPTION_NOISE_SHARE})` },
   },
   async run({ args }) {
     const o = options(args, { steps: 3000, batch: 64, lr: 1e-3 });
@@ -92,6 +95,8 @@ const unet = defineCommand({
       ...o,
       prediction,
       minSnrGamma: num(args["min-snr-gamma"], "min-snr-gamma", DEFAULT_MIN_SNR_GAMMA),
+      captionWrap: num(args["caption-wrap"], "caption-wrap", CAPTION_WRAP_SHARE),
+      captionNoise: num(args["caption-noise"], "caption-noise", CAPTION_NOISE_SHARE),
       ...(args.vae ? { vaeRun: args.vae } : {}),
       ...(args.clip ? { clipRun: args.clip } : {}),
     }));
