@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { input } from "../graph/apply.js";
 import { type CompiledGraph, compile } from "../graph/compile.js";
 import type { Tensor } from "../graph/tensor.js";
+import { pathExists, readJsonFile } from "../io/run-files.js";
+import { openSafetensors, tensorToFloat32 } from "../io/safetensors.js";
 import { loadTokenizerFiles } from "../io/tokenizer-files.js";
 import { type ClipTextConfig, parseClipTextConfig } from "../models/clip/config.js";
 import { ClipTextEncoder } from "../models/clip/text-encoder.js";
@@ -17,14 +19,16 @@ import type { Provider } from "../runtime/providers.js";
 import { loadCheckpoint } from "./checkpoint.js";
 import { RUN_FILES, readRunConfig } from "./run.js";
 
-/** A finished VAE run: its config and weights. */
+/** A finished VAE run (or an exported model's VAE): its config, weights and image size. */
 export interface VaeRun {
   readonly config: VaeConfig;
   readonly json: Record<string, unknown>;
   readonly params: ReadonlyMap<string, HostTensor>;
+  /** The side of the square images it was trained on. */
+  readonly imageSize: number;
 }
 
-/** A finished CLIP run: config, tokenizer folder and weights (image tower included). */
+/** A finished CLIP run (or an exported model's text encoder): config, tokenizer folder and weights (a run's image tower included). */
 export interface ClipRun {
   readonly config: ClipTextConfig;
   readonly json: Record<string, unknown>;
@@ -33,21 +37,47 @@ export interface ClipRun {
   readonly params: ReadonlyMap<string, HostTensor>;
 }
 
-/** Reads a VAE run folder. */
+/** `dir/part` when `dir` is an exported diffusers model folder (model_index.json) with that part, else undefined. */
+function modelPart(dir: string, part: string): string | undefined {
+  return pathExists(join(dir, "model_index.json")) && pathExists(join(dir, part, "config.json")) ? join(dir, part) : undefined;
+}
+
+/** Every tensor of a safetensors file, widened to float32 (an exported model's fp16 weights). */
+async function float32Weights(path: string): Promise<Map<string, HostTensor>> {
+  const file = await openSafetensors(path);
+  try {
+    const out = new Map<string, HostTensor>();
+    for (const name of file.tensors.keys()) {
+      const t = await file.read(name);
+      out.set(name, { dtype: "float32", shape: t.shape, data: tensorToFloat32(t, name) });
+    }
+    return out;
+  } finally {
+    await file.close();
+  }
+}
+
+/** Reads a VAE run folder, or the VAE of an exported model folder (e.g. models/default). */
 export async function readVaeRun(dir: string): Promise<VaeRun> {
+  const part = modelPart(dir, "vae");
+  if (part !== undefined) {
+    const json = await readJsonFile(join(part, "config.json"));
+    const config = parseVaeConfig(json);
+    return { config, json, params: await float32Weights(join(part, "diffusion_pytorch_model.safetensors")), imageSize: Number(json.sample_size ?? 64) };
+  }
   const run = await readRunConfig(dir);
   const json = run.model as Record<string, unknown>;
   const ck = await loadCheckpoint(join(dir, RUN_FILES.checkpoint), "vae");
-  return { config: parseVaeConfig(json), json, params: ck.params };
+  return { config: parseVaeConfig(json), json, params: ck.params, imageSize: Number(run.imageSize ?? 64) };
 }
 
-/** Reads a CLIP run folder. */
+/** Reads a CLIP run folder, or the text encoder and tokenizer of an exported model folder. */
 export async function readClipRun(dir: string): Promise<ClipRun> {
-  const run = await readRunConfig(dir);
-  const json = run.model as Record<string, unknown>;
-  const ck = await loadCheckpoint(join(dir, RUN_FILES.checkpoint), "clip");
+  const part = modelPart(dir, "text_encoder");
+  const json = part !== undefined ? await readJsonFile(join(part, "config.json")) : ((await readRunConfig(dir)).model as Record<string, unknown>);
+  const params = part !== undefined ? await float32Weights(join(part, "model.safetensors")) : (await loadCheckpoint(join(dir, RUN_FILES.checkpoint), "clip")).params;
   const tokenizerDir = join(dir, "tokenizer");
-  return { config: parseClipTextConfig(json), json, tokenizerDir, tokenizer: new ClipTokenizer(await loadTokenizerFiles(tokenizerDir)), params: ck.params };
+  return { config: parseClipTextConfig(json), json, tokenizerDir, tokenizer: new ClipTokenizer(await loadTokenizerFiles(tokenizerDir)), params };
 }
 
 /** A graph whose parameters are fed on every run from `values`, with `run(inputs)`. */

@@ -249,9 +249,9 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const prior = saved ? await readRunConfig(runDir) : undefined;
   const vaeDir = String(prior?.vae ?? o.vaeRun ?? "");
   const clipDir = String(prior?.clip ?? o.clipRun ?? "");
-  if (vaeDir === "" || clipDir === "") throw new InputError("the U-Net stage needs --vae <vae run folder> and --clip <clip run folder> (finished `sdts train vae|clip` runs)");
+  if (vaeDir === "" || clipDir === "") throw new InputError("the U-Net stage needs --vae and --clip: finished `sdts train vae|clip` run folders, or an exported model folder such as models/default for either");
   const [vae, clip] = [await readVaeRun(vaeDir), await readClipRun(clipDir)];
-  const data = await readImageCaptionFolder(dataDir, Number((await readRunConfig(vaeDir)).imageSize ?? 64), o.limit);
+  const data = await readImageCaptionFolder(dataDir, vae.imageSize, o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
   const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };

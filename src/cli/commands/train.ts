@@ -80,8 +80,8 @@ const unet = defineCommand({
   meta: { name: "unet", description: "Train the U-Net on cached VAE latents, conditioned on the frozen text encoder" },
   args: {
     ...COMMON,
-    vae: { type: "string", description: "the finished VAE run folder (a resumed run remembers it)" },
-    clip: { type: "string", description: "the finished CLIP run folder (a resumed run remembers it)" },
+    vae: { type: "string", description: "the finished VAE run folder, or a model folder to take its VAE (e.g. models/default; a resumed run remembers it)" },
+    clip: { type: "string", description: "the finished CLIP run folder, or a model folder to take its text encoder and tokenizer (a resumed run remembers it)" },
     prediction: { type: "string", description: "what the U-Net predicts: v_prediction (default) or epsilon (a resumed run keeps its own)" },
     "min-snr-gamma": { type: "string", description: "γ of the loss weighting (v: x₀ error × SNR clamped to [1, γ]; ε: min-SNR-γ), 0 = plain MSE (default 5)" },
     "caption-wrap": { type: "string", description: `share of drawn captions reworded with generic words (default ${CAPTION_WRAP_SHARE})` },
@@ -107,8 +107,8 @@ const exp = defineCommand({
   meta: { name: "export", description: "Assemble the three runs into a diffusers model folder (fp16, ≤ 40 MB)" },
   args: {
     dir: { type: "positional", description: "output model folder (e.g. models/default)", required: true },
-    vae: { type: "string", description: "VAE run folder", required: true },
-    clip: { type: "string", description: "CLIP run folder", required: true },
+    vae: { type: "string", description: "VAE run folder (or a model folder)", required: true },
+    clip: { type: "string", description: "CLIP run folder (or a model folder)", required: true },
     unet: { type: "string", description: "U-Net run folder", required: true },
     cfg: { type: "string", description: `the model's default CFG scale, for generate, serve and the UI (default ${DEFAULT_EXPORT_CFG})` },
     sampler: { type: "string", description: "the model's default sampler (default Euler a)" },

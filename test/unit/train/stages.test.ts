@@ -15,6 +15,7 @@ import { loadModel } from "../../../src/pipelines/load-model.js";
 import { trainClip } from "../../../src/train/clip.js";
 import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE } from "../../../src/train/data.js";
 import { exportModel } from "../../../src/train/export.js";
+import { readClipRun, readVaeRun } from "../../../src/train/frozen.js";
 import type { TrainResult } from "../../../src/train/run.js";
 import { trainUNet } from "../../../src/train/unet.js";
 import { trainVae } from "../../../src/train/vae.js";
@@ -93,6 +94,20 @@ test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads an
   }
   const sched = JSON.parse(readFileSync(join(out, "scheduler/scheduler_config.json"), "utf8")) as Record<string, unknown>;
   assert.equal(sched.prediction_type, "v_prediction", "the scheduler config must say what the U-Net was trained to predict");
+  // The exported folder stands in for the VAE and CLIP runs: its fp16 weights read back within fp16 rounding, and a U-Net trains on them.
+  const [runVae, modelVae, runClip, modelClip] = [await readVaeRun(dir("vae")), await readVaeRun(out), await readClipRun(dir("clip")), await readClipRun(out)];
+  assert.equal(modelVae.imageSize, runVae.imageSize);
+  assert.deepEqual([...modelVae.params.keys()].sort(), [...runVae.params.keys()].sort());
+  assert.deepEqual([...modelClip.params.keys()].sort(), [...runClip.params.keys()].filter((k) => k.startsWith("text_model.")).sort());
+  for (const [a, b] of [[runVae, modelVae], [runClip, modelClip]] as const) {
+    for (const [k, t] of b.params) {
+      const ref = a.params.get(k)?.data as Float32Array;
+      (t.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - (ref[i] ?? NaN)) <= 1e-3 * Math.abs(ref[i] ?? 0) + 1e-7, `${k}[${i}]: ${v} vs ${ref[i]}`));
+    }
+  }
+  assert.equal(modelClip.tokenizer.encode("a red circle").join(), runClip.tokenizer.encode("a red circle").join());
+  const fromModel = await trainUNet(dir("data"), dir("unet-from-model"), { ...opts, steps: 2, vaeRun: out, clipRun: out });
+  assert.ok(fromModel.losses.length === 2 && fromModel.losses.every(Number.isFinite));
   const model = await loadModel(out);
   try {
     // the U-Net's class embedding reads each prompt's pooled text state: rows in the context's order
