@@ -237,6 +237,12 @@ export function initUNetParams(params: ReadonlyMap<string, Tensor>, trainable: R
   return initParams(new Map([...params].filter(([k]) => trainable.has(k))), rng, (k) => (k.startsWith("conv_out.") ? "zeros" : undefined));
 }
 
+/** The frozen stages a U-Net run builds on: VAE and CLIP run folders, or exported model folders. */
+async function readFrozenRuns(vaeDir: string, clipDir: string): Promise<{ vae: VaeRun; clip: ClipRun }> {
+  if (vaeDir === "" || clipDir === "") throw new InputError("the U-Net stage needs --vae and --clip: finished `sdts train vae|clip` run folders, or an exported model folder such as models/default for either");
+  return { vae: await readVaeRun(vaeDir), clip: await readClipRun(clipDir) };
+}
+
 /** Trains (or resumes) the U-Net on `dataDir` with the frozen VAE and text encoder of earlier runs. */
 export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOptions): Promise<TrainResult> {
   checkTrainOptions(o);
@@ -245,12 +251,13 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise]] as const) {
     if (v !== undefined && !(v >= 0 && v <= 1)) throw new InputError(`--${flag} must be a share from 0 to 1 (got ${v})`);
   }
+  // A fresh run reads its VAE and text encoder before making the run folder: a wrong --vae or --clip leaves nothing behind.
+  const fresh = o.resume === true ? undefined : await readFrozenRuns(o.vaeRun ?? "", o.clipRun ?? "");
   const saved = await openRun(runDir, "unet", o);
   const prior = saved ? await readRunConfig(runDir) : undefined;
   const vaeDir = String(prior?.vae ?? o.vaeRun ?? "");
   const clipDir = String(prior?.clip ?? o.clipRun ?? "");
-  if (vaeDir === "" || clipDir === "") throw new InputError("the U-Net stage needs --vae and --clip: finished `sdts train vae|clip` run folders, or an exported model folder such as models/default for either");
-  const [vae, clip] = [await readVaeRun(vaeDir), await readClipRun(clipDir)];
+  const { vae, clip } = fresh ?? (await readFrozenRuns(vaeDir, clipDir));
   const data = await readImageCaptionFolder(dataDir, vae.imageSize, o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";

@@ -82,6 +82,7 @@ test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads an
   assert.deepEqual(shares("unet-eps"), [0.9, 0.2], "the run config records the caption shares it was given");
   assert.deepEqual(shares("unet"), [CAPTION_WRAP_SHARE, CAPTION_NOISE_SHARE]);
   await assert.rejects(trainUNet(dir("data"), dir("unet-bad"), { ...opts, steps: 1, captionWrap: 1.5 }), /--caption-wrap must be a share from 0 to 1 \(got 1\.5\)/);
+  await assert.rejects(trainUNet(dir("data"), dir("unet-bad"), { ...opts, steps: 1, vaeRun: dir("no-such-run") }), /not a training run folder/);
   assert.equal(existsSync(dir("unet-bad")), false, "a refused run writes nothing");
   const resumed = await trainUNet(dir("data"), dir("unet"), { ...opts, steps: 16, resume: true });
   assert.equal(resumed.startStep, 14);
