@@ -4,7 +4,7 @@
  * so `--resume` continues at the same step with the same batches.
  */
 import { CheckpointError } from "../errors.js";
-import { openSafetensors, tensorToFloat32, writeSafetensors, type TensorInput } from "../io/safetensors.js";
+import { type SafetensorsFile, openSafetensors, tensorToFloat32, writeSafetensors, type TensorInput } from "../io/safetensors.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 
 /** What a checkpoint holds. */
@@ -33,6 +33,16 @@ export async function saveCheckpoint(path: string, s: RunState): Promise<void> {
   await writeSafetensors(path, tensors, { kind: s.kind, step: String(s.step), rng: String(s.rngState), format: "sdts-train-1" });
 }
 
+/** Every tensor of an open safetensors file, widened to float32 where stored narrower (fp16 weights). */
+export async function readFloat32Tensors(file: SafetensorsFile): Promise<Map<string, HostTensor>> {
+  const out = new Map<string, HostTensor>();
+  for (const name of file.tensors.keys()) {
+    const t = await file.read(name);
+    out.set(name, { dtype: "float32", shape: t.shape, data: tensorToFloat32(t, name) });
+  }
+  return out;
+}
+
 /** Reads a checkpoint written by `saveCheckpoint`; `kind` must match the stage resuming it. */
 export async function loadCheckpoint(path: string, kind: string): Promise<RunState> {
   const file = await openSafetensors(path);
@@ -41,11 +51,10 @@ export async function loadCheckpoint(path: string, kind: string): Promise<RunSta
     if (meta["format"] !== "sdts-train-1") throw new CheckpointError(`${path} is not an sdts training checkpoint`);
     if (meta["kind"] !== kind) throw new CheckpointError(`${path} is a '${meta["kind"] ?? "?"}' checkpoint; this run trains '${kind}' (use the run folder of the same stage)`);
     const groups = { params: new Map<string, HostTensor>(), m: new Map<string, HostTensor>(), v: new Map<string, HostTensor>(), extra: new Map<string, HostTensor>() };
-    for (const name of file.tensors.keys()) {
+    for (const [name, t] of await readFloat32Tensors(file)) {
       const cut = name.indexOf("/");
       const group = name.slice(0, cut) as (typeof GROUPS)[number];
-      const t = await file.read(name);
-      groups[group].set(name.slice(cut + 1), { dtype: "float32", shape: t.shape, data: tensorToFloat32(t, name) });
+      groups[group].set(name.slice(cut + 1), t);
     }
     return { kind, step: Number(meta["step"]), rngState: Number(meta["rng"]), ...groups };
   } finally {

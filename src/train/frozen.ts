@@ -4,7 +4,7 @@ import { input } from "../graph/apply.js";
 import { type CompiledGraph, compile } from "../graph/compile.js";
 import type { Tensor } from "../graph/tensor.js";
 import { pathExists, readJsonFile } from "../io/run-files.js";
-import { openSafetensors, tensorToFloat32 } from "../io/safetensors.js";
+import { openSafetensors } from "../io/safetensors.js";
 import { loadTokenizerFiles } from "../io/tokenizer-files.js";
 import { type ClipTextConfig, parseClipTextConfig } from "../models/clip/config.js";
 import { ClipTextEncoder } from "../models/clip/text-encoder.js";
@@ -16,7 +16,7 @@ import { VaeDecoder, VaeEncoder } from "../models/vae/vae.js";
 import { ParamRegistry, Scope } from "../nn/scope.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { Provider } from "../runtime/providers.js";
-import { loadCheckpoint } from "./checkpoint.js";
+import { loadCheckpoint, readFloat32Tensors } from "./checkpoint.js";
 import { RUN_FILES, readRunConfig } from "./run.js";
 
 /** A finished VAE run (or an exported model's VAE): its config, weights and image size. */
@@ -46,12 +46,7 @@ function modelPart(dir: string, part: string): string | undefined {
 async function float32Weights(path: string): Promise<Map<string, HostTensor>> {
   const file = await openSafetensors(path);
   try {
-    const out = new Map<string, HostTensor>();
-    for (const name of file.tensors.keys()) {
-      const t = await file.read(name);
-      out.set(name, { dtype: "float32", shape: t.shape, data: tensorToFloat32(t, name) });
-    }
-    return out;
+    return await readFloat32Tensors(file);
   } finally {
     await file.close();
   }
@@ -74,8 +69,10 @@ export async function readVaeRun(dir: string): Promise<VaeRun> {
 /** Reads a CLIP run folder, or the text encoder and tokenizer of an exported model folder. */
 export async function readClipRun(dir: string): Promise<ClipRun> {
   const part = modelPart(dir, "text_encoder");
-  const json = part !== undefined ? await readJsonFile(join(part, "config.json")) : ((await readRunConfig(dir)).model as Record<string, unknown>);
-  const params = part !== undefined ? await float32Weights(join(part, "model.safetensors")) : (await loadCheckpoint(join(dir, RUN_FILES.checkpoint), "clip")).params;
+  const [json, params] =
+    part !== undefined
+      ? [await readJsonFile(join(part, "config.json")), await float32Weights(join(part, "model.safetensors"))]
+      : [(await readRunConfig(dir)).model as Record<string, unknown>, (await loadCheckpoint(join(dir, RUN_FILES.checkpoint), "clip")).params];
   const tokenizerDir = join(dir, "tokenizer");
   return { config: parseClipTextConfig(json), json, tokenizerDir, tokenizer: new ClipTokenizer(await loadTokenizerFiles(tokenizerDir)), params };
 }
