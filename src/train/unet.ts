@@ -68,6 +68,8 @@ export interface UNetTrainOptions extends TrainOptions {
   readonly captionWrap?: number;
   /** Share of reworded captions then disturbed by `CaptionNoise` (default CAPTION_NOISE_SHARE). */
   readonly captionNoise?: number;
+  /** RMS of the Gaussian noise added to the text states the U-Net reads in training (see contextNoise; default 0 = none). */
+  readonly contextNoise?: number;
 }
 
 /** Prediction targets the U-Net stage trains. */
@@ -157,8 +159,27 @@ function scalingFactor(c: LatentCache): number {
   return 1 / Math.sqrt(Math.max(s2 / n - (s / n) ** 2 + post / n, 1e-12));
 }
 
+/**
+ * Conditioning augmentation: Gaussian noise of RMS `rms` added to a batch's [B, L, D] text states,
+ * four fifths of its variance one vector per caption shared by all L rows (as a reworded prompt
+ * moves every row after the new words, the padding rows included), one fifth independent per row.
+ * A U-Net trained on such nearby states cannot rely on exactly where in the encoder's space a
+ * caption lands, only on the neighbourhood.
+ */
+export function contextNoise(r: Rng, shape: readonly [number, number, number], rms: number): Float32Array {
+  const [b, len, d] = shape;
+  const [shared, own] = [rms * Math.sqrt(0.8), rms * Math.sqrt(0.2)];
+  const out = new Float32Array(b * len * d);
+  for (let k = 0; k < b; k++) {
+    const v = r.normals(d);
+    const e = r.normals(len * d);
+    for (let j = 0; j < len; j++) for (let q = 0; q < d; q++) out[(k * len + j) * d + q] = shared * (v[q] ?? 0) + own * (e[j * d + q] ?? 0);
+  }
+  return out;
+}
+
 /** One step's feeds: noised scaled latents at random timesteps, their targets (ε or v) and loss weights, caption ids (10% empty). */
-function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler; wrap: number; noise: CaptionNoise; noiseShare: number; highShare: number }): Record<string, HostTensor> {
+function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler; wrap: number; noise: CaptionNoise; noiseShare: number; highShare: number; contextNoise: number }): Record<string, HostTensor> {
   const [, ch, h, w] = b.cache.shape;
   const per = ch * h * w;
   const len = b.clip.config.maxPositions;
@@ -191,6 +212,7 @@ function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; cli
     timestep: { dtype: "float32", shape: [b.batch], data: ts },
     weight: { dtype: "float32", shape: [b.batch], data: weight },
     input_ids: { dtype: "int64", shape: [b.batch, len], data: ids },
+    ...(b.contextNoise > 0 ? { context_noise: { dtype: "float32", shape: [b.batch, len, b.clip.config.hiddenSize], data: contextNoise(r, [b.batch, len, b.clip.config.hiddenSize], b.contextNoise) } } : {}),
   };
 }
 
@@ -210,15 +232,17 @@ export interface UNetLossGraph {
 
 /**
  * Frozen text encoder → U-Net → Σ_b weight_b · mean_chw (out − target)² (the batch mean when
- * every weight is 1/B). Inputs: input_ids, sample, timestep, target, weight.
+ * every weight is 1/B). Inputs: input_ids, sample, timestep, target, weight, and with `noisyContext`
+ * context_noise ([B, L, D], added to the text states the U-Net cross-attends to).
  */
-export function unetLossGraph(text: ClipTextConfig, unet: UNetConfig, batch: number, latent: readonly [number, number, number]): UNetLossGraph {
+export function unetLossGraph(text: ClipTextConfig, unet: UNetConfig, batch: number, latent: readonly [number, number, number], noisyContext = false): UNetLossGraph {
   const reg = new ParamRegistry();
   const s = Scope.root(reg);
   const enc = new ClipTextEncoder(s, text).forward(input("input_ids", "int64", [batch, text.maxPositions]));
   const textKeys = new Set(reg.params.keys());
   const classLabels = unet.classEmbed === undefined ? undefined : enc.pooled; // the caption's pooled (EOS) state
-  const out = new UNet2DConditionModel(s, unet).forward(input("sample", "float32", [batch, ...latent]), input("timestep", "float32", [batch]), enc.lastHiddenState, classLabels).out;
+  const context = noisyContext ? g.add(enc.lastHiddenState, input("context_noise", "float32", [batch, text.maxPositions, text.hiddenSize])) : enc.lastHiddenState;
+  const out = new UNet2DConditionModel(s, unet).forward(input("sample", "float32", [batch, ...latent]), input("timestep", "float32", [batch]), context, classLabels).out;
   const d = g.sub(out, input("target", "float32", [batch, ...latent]));
   const perSample = g.reduceMean(g.mul(d, d), [1, 2, 3]);
   const loss = g.reduceSum(g.mul(perSample, input("weight", "float32", [batch])), [0]);
@@ -251,6 +275,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise]] as const) {
     if (v !== undefined && !(v >= 0 && v <= 1)) throw new InputError(`--${flag} must be a share from 0 to 1 (got ${v})`);
   }
+  if (o.contextNoise !== undefined && !(o.contextNoise >= 0 && o.contextNoise <= 2)) throw new InputError(`--context-noise must be an RMS from 0 to 2 (the text states' own per-element spread is about 1; got ${o.contextNoise})`);
   // A fresh run reads its VAE and text encoder before making the run folder: a wrong --vae or --clip leaves nothing behind.
   const fresh = o.resume === true ? undefined : await readFrozenRuns(o.vaeRun ?? "", o.clipRun ?? "");
   const saved = await openRun(runDir, "unet", o);
@@ -261,7 +286,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, vae.imageSize, o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, contextNoise: o.contextNoise ?? 0, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);
@@ -270,9 +295,10 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const wrap = runShare(run, "captionWrap");
   const noiseShare = runShare(run, "captionNoise");
   const highShare = runShare(run, "timestepHighShare");
+  const ctxNoise = Number(run.contextNoise ?? 0); // runs from before the option had none
   const noise = new CaptionNoise(data.captions);
   const [, ch, h, w] = cache.shape;
-  const { loss, params, trainable } = unetLossGraph(clip.config, ucfg, o.batch, [ch, h, w]);
+  const { loss, params, trainable } = unetLossGraph(clip.config, ucfg, o.batch, [ch, h, w], ctxNoise > 0);
   const rng = new Rng(saved?.rngState ?? o.seed ?? 3);
   const init = new Map(saved?.params ?? initUNetParams(params, trainable, rng));
   for (const k of params.keys()) if (!trainable.has(k)) init.set(k, clip.params.get(k) as HostTensor);
@@ -290,7 +316,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   return runStage(runDir, {
     kind: "unet",
     trainer,
-    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, wrap, noise, noiseShare, highShare }),
+    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, wrap, noise, noiseShare, highShare, contextNoise: ctxNoise }),
     afterStep: () => ema.update(),
     extraState: () => ema.tensors(),
     sample: () => sampler.grid(ema.tensors()),

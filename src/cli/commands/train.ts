@@ -86,6 +86,7 @@ const unet = defineCommand({
     "min-snr-gamma": { type: "string", description: "γ of the loss weighting (v: x₀ error × SNR clamped to [1, γ]; ε: min-SNR-γ), 0 = plain MSE (default 5)" },
     "caption-wrap": { type: "string", description: `share of drawn captions reworded with generic words (default ${CAPTION_WRAP_SHARE})` },
     "caption-noise": { type: "string", description: `share of reworded captions then disturbed by stray words and marks (default ${CAPTION_NOISE_SHARE})` },
+    "context-noise": { type: "string", description: "RMS of Gaussian noise added to the text states the U-Net reads in training (conditioning augmentation; default 0)" },
   },
   async run({ args }) {
     const o = options(args, { steps: 3000, batch: 64, lr: 1e-3 });
@@ -97,6 +98,7 @@ const unet = defineCommand({
       minSnrGamma: num(args["min-snr-gamma"], "min-snr-gamma", DEFAULT_MIN_SNR_GAMMA),
       captionWrap: num(args["caption-wrap"], "caption-wrap", CAPTION_WRAP_SHARE),
       captionNoise: num(args["caption-noise"], "caption-noise", CAPTION_NOISE_SHARE),
+      contextNoise: num(args["context-noise"], "context-noise", 0),
       ...(args.vae ? { vaeRun: args.vae } : {}),
       ...(args.clip ? { clipRun: args.clip } : {}),
     }));
