@@ -9,7 +9,7 @@ import { CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionNoise, FILLER_WORDS, Weighted
 import { defaultInit } from "../../../src/train/init.js";
 import { Rng } from "../../../src/train/rng.js";
 import { runShare } from "../../../src/train/run.js";
-import { HIGH_NOISE_SHARE, drawTimestep, minSnrWeight } from "../../../src/train/unet.js";
+import { HIGH_NOISE_SHARE, contextNoise, drawTimestep, minSnrWeight } from "../../../src/train/unet.js";
 import { writeShapes } from "./synthetic.js";
 
 test("SNR weighting: v weighs the x₀ error by SNR clamped to [1, γ], ε by min(SNR, γ); no weight exceeds 1", () => {
@@ -152,4 +152,24 @@ test("defaultInit: embedding tables N(0, 0.02²); the linears of time/add embedd
   assert.deepEqual(defaultInit("add_embedding.pool.q_proj.weight", [32, 32]), { normal: 1 / Math.sqrt(32) });
   assert.equal(defaultInit("add_embedding.norm1.weight", [32]), "ones");
   assert.equal(defaultInit("add_embedding.proj.bias", [128]), "zeros");
+});
+
+test("contextNoise: RMS as asked, four fifths of the variance shared by a caption's rows, captions independent", () => {
+  const [b, len, d, rms] = [64, 77, 128, 0.3];
+  const n = contextNoise(new Rng(4), [b, len, d], rms);
+  const at = (k: number, j: number, q: number) => n[(k * len + j) * d + q] ?? 0;
+  let [sq, rowCov, capCov] = [0, 0, 0];
+  for (let k = 0; k < b; k++) {
+    for (let q = 0; q < d; q++) {
+      for (let j = 0; j < len; j++) sq += at(k, j, q) ** 2;
+      rowCov += at(k, 0, q) * at(k, 1, q); // two rows of one caption
+      capCov += at(k, 0, q) * at((k + 1) % b, 0, q); // the same row of two captions
+    }
+  }
+  const variance = rms * rms;
+  assert.ok(Math.abs(Math.sqrt(sq / (b * len * d)) - rms) < 0.01, `RMS ${Math.sqrt(sq / (b * len * d))}`);
+  // Covariance estimates over b·d = 8,192 pairs: standard error ≈ variance / 90.
+  assert.ok(Math.abs(rowCov / (b * d) - 0.8 * variance) < 0.05 * variance, `rows of a caption share 0.8 of the variance (got ${rowCov / (b * d) / variance})`);
+  assert.ok(Math.abs(capCov / (b * d)) < 0.05 * variance, `captions independent (got ${capCov / (b * d) / variance})`);
+  assert.ok(contextNoise(new Rng(4), [2, 3, 4], 0).every((v) => v === 0), "RMS 0 adds nothing");
 });
