@@ -296,6 +296,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const noiseShare = runShare(run, "captionNoise");
   const highShare = runShare(run, "timestepHighShare");
   const ctxNoise = Number(run.contextNoise ?? 0); // runs from before the option had none
+  if (!(ctxNoise >= 0 && ctxNoise <= 2)) throw new InputError(`U-Net run config: contextNoise must be an RMS from 0 to 2 (got '${String(run.contextNoise)}')`);
   const noise = new CaptionNoise(data.captions);
   const [, ch, h, w] = cache.shape;
   const { loss, params, trainable } = unetLossGraph(clip.config, ucfg, o.batch, [ch, h, w], ctxNoise > 0);
