@@ -109,13 +109,18 @@ export async function readRunConfig(runDir: string): Promise<Record<string, unkn
 }
 
 /**
- * A share in [0, 1] that a run config records (captionWrap, captionNoise, timestepHighShare):
- * 0 when absent, as runs from before the option trained without it.
+ * A number in [0, max] that a run config records (e.g. the U-Net stage's contextNoise): 0 when
+ * absent, as runs from before the option trained without it.
  */
-export function runShare(run: Readonly<Record<string, unknown>>, key: string): number {
+export function runNumber(run: Readonly<Record<string, unknown>>, key: string, max: number): number {
   const v = run[key] ?? 0;
-  if (typeof v !== "number" || !(v >= 0 && v <= 1)) throw new InputError(`run config: ${key} must be a number from 0 to 1 (got ${JSON.stringify(v)})`);
+  if (typeof v !== "number" || !(v >= 0 && v <= max)) throw new InputError(`run config: ${key} must be a number from 0 to ${max} (got ${JSON.stringify(v)})`);
   return v;
+}
+
+/** A share in [0, 1] that a run config records (captionWrap, captionNoise, timestepHighShare); see runNumber. */
+export function runShare(run: Readonly<Record<string, unknown>>, key: string): number {
+  return runNumber(run, key, 1);
 }
 
 /** Writes a run folder's config.json. */

@@ -29,7 +29,7 @@ import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } f
 import { initParams } from "./init.js";
 import { type PresetName, UNET_PRESETS } from "./presets.js";
 import { Rng } from "./rng.js";
-import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runShare, runStage, writeRunConfig } from "./run.js";
+import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runNumber, runShare, runStage, writeRunConfig } from "./run.js";
 import { Trainer } from "./train-step.js";
 import { unetSampler } from "./unet-sample.js";
 
@@ -71,6 +71,9 @@ export interface UNetTrainOptions extends TrainOptions {
   /** RMS of the Gaussian noise added to the text states the U-Net reads in training (see contextNoise; default 0 = none). */
   readonly contextNoise?: number;
 }
+
+/** The largest RMS of `contextNoise` a run takes: twice the text states' own per-element spread (about 1). */
+const MAX_CONTEXT_NOISE = 2;
 
 /** Prediction targets the U-Net stage trains. */
 export type TrainPrediction = "epsilon" | "v_prediction";
@@ -183,6 +186,7 @@ function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; cli
   const [, ch, h, w] = b.cache.shape;
   const per = ch * h * w;
   const len = b.clip.config.maxPositions;
+  const ctxShape = [b.batch, len, b.clip.config.hiddenSize] as const;
   const idx = b.draw.sample(r, b.batch);
   const sample = new Float32Array(b.batch * per);
   const noise = r.normals(b.batch * per);
@@ -212,7 +216,7 @@ function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; cli
     timestep: { dtype: "float32", shape: [b.batch], data: ts },
     weight: { dtype: "float32", shape: [b.batch], data: weight },
     input_ids: { dtype: "int64", shape: [b.batch, len], data: ids },
-    ...(b.contextNoise > 0 ? { context_noise: { dtype: "float32", shape: [b.batch, len, b.clip.config.hiddenSize], data: contextNoise(r, [b.batch, len, b.clip.config.hiddenSize], b.contextNoise) } } : {}),
+    ...(b.contextNoise > 0 ? { context_noise: { dtype: "float32", shape: [...ctxShape], data: contextNoise(r, ctxShape, b.contextNoise) } } : {}),
   };
 }
 
@@ -275,7 +279,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise]] as const) {
     if (v !== undefined && !(v >= 0 && v <= 1)) throw new InputError(`--${flag} must be a share from 0 to 1 (got ${v})`);
   }
-  if (o.contextNoise !== undefined && !(o.contextNoise >= 0 && o.contextNoise <= 2)) throw new InputError(`--context-noise must be an RMS from 0 to 2 (the text states' own per-element spread is about 1; got ${o.contextNoise})`);
+  if (o.contextNoise !== undefined && !(o.contextNoise >= 0 && o.contextNoise <= MAX_CONTEXT_NOISE)) throw new InputError(`--context-noise must be an RMS from 0 to ${MAX_CONTEXT_NOISE} (the text states' own per-element spread is about 1; got ${o.contextNoise})`);
   // A fresh run reads its VAE and text encoder before making the run folder: a wrong --vae or --clip leaves nothing behind.
   const fresh = o.resume === true ? undefined : await readFrozenRuns(o.vaeRun ?? "", o.clipRun ?? "");
   const saved = await openRun(runDir, "unet", o);
@@ -295,8 +299,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const wrap = runShare(run, "captionWrap");
   const noiseShare = runShare(run, "captionNoise");
   const highShare = runShare(run, "timestepHighShare");
-  const ctxNoise = Number(run.contextNoise ?? 0); // runs from before the option had none
-  if (!(ctxNoise >= 0 && ctxNoise <= 2)) throw new InputError(`U-Net run config: contextNoise must be an RMS from 0 to 2 (got '${String(run.contextNoise)}')`);
+  const ctxNoise = runNumber(run, "contextNoise", MAX_CONTEXT_NOISE);
   const noise = new CaptionNoise(data.captions);
   const [, ch, h, w] = cache.shape;
   const { loss, params, trainable } = unetLossGraph(clip.config, ucfg, o.batch, [ch, h, w], ctxNoise > 0);

@@ -8,7 +8,7 @@ import { readImageCaptionFolder } from "../../../src/io/image-folder.js";
 import { CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionNoise, FILLER_WORDS, WeightedSampler, randomCaption, rephrase } from "../../../src/train/data.js";
 import { defaultInit } from "../../../src/train/init.js";
 import { Rng } from "../../../src/train/rng.js";
-import { runShare } from "../../../src/train/run.js";
+import { runNumber, runShare } from "../../../src/train/run.js";
 import { HIGH_NOISE_SHARE, contextNoise, drawTimestep, minSnrWeight } from "../../../src/train/unet.js";
 import { writeShapes } from "./synthetic.js";
 
@@ -49,6 +49,9 @@ test("runShare: a recorded share, 0 when the run predates it; anything outside [
   assert.equal(runShare({}, "timestepHighShare"), 0, "runs recorded before the option");
   assert.throws(() => runShare({ timestepHighShare: 1.5 }, "timestepHighShare"), /run config: timestepHighShare must be a number from 0 to 1 \(got 1\.5\)/);
   assert.throws(() => runShare({ captionWrap: "0.5" }, "captionWrap"), /captionWrap must be a number from 0 to 1 \(got "0\.5"\)/);
+  assert.equal(runNumber({ contextNoise: 0.3 }, "contextNoise", 2), 0.3);
+  assert.equal(runNumber({}, "contextNoise", 2), 0, "runs recorded before the option");
+  assert.throws(() => runNumber({ contextNoise: 2.5 }, "contextNoise", 2), /run config: contextNoise must be a number from 0 to 2 \(got 2\.5\)/);
 });
 
 test("WeightedSampler: draws follow the weights; one batch holds no repeats", () => {
