@@ -3,7 +3,8 @@
 # carry. Run from the repo root after `bash ../shared/tools/device-pack` (which writes
 # .devcarry/node.xz, .devcarry/device-unpack and .gl/). This then:
 #  - rewrites .devcarry/node_modules.tar.xz without the build/test-only packages (TypeScript,
-#    playwright, @types) and without tsx/esbuild: the device runs esbuild bundles instead;
+#    playwright, @types), without the emoji packages (installed --no-save to build the dataset)
+#    and without tsx/esbuild: the device runs esbuild bundles instead;
 #  - bundles bench/gpu.ts, bench/train.ts, scripts/make-sd15-random.ts and the CLI (for
 #    bench/gpu-recipe.sh) into .devdata/b/*.mjs (onnxruntime-node
 #    and sharp stay external; the code finds the package root by walking up to package.json);
@@ -45,6 +46,7 @@ if [ "${SKIP_NODE_MODULES:-0}" != 1 ]; then
       --exclude='*.map' --exclude='node_modules/@typescript' --exclude='node_modules/typescript' \
       --exclude='node_modules/playwright-core' --exclude='node_modules/@types' --exclude='node_modules/.cache' \
       --exclude='node_modules/esbuild' --exclude='node_modules/@esbuild' --exclude='node_modules/tsx' \
+      --exclude='node_modules/emoji-datasource-*' \
       node_modules | xz -T2 -6 > .devcarry/node_modules.tar.xz.new
   mv .devcarry/node_modules.tar.xz.new .devcarry/node_modules.tar.xz
 fi
