@@ -23,7 +23,7 @@ export { Trainer, buildTrainStep, type TrainStepOptions } from "./train/train-st
 export { trainVae, type VaeTrainOptions } from "./train/vae.js";
 export { trainClip, type ClipTrainOptions } from "./train/clip.js";
 export { DEFAULT_MIN_SNR_GAMMA, DEFAULT_PREDICTION, trainUNet, type TrainPrediction, type UNetTrainOptions } from "./train/unet.js";
-export { exportModel, DEFAULT_EXPORT_CFG, MAX_MODEL_BYTES, type ExportRuns, type ExportResult } from "./train/export.js";
+export { exportModel, DEFAULT_EXPORT_CFG, DEFAULT_EXPORT_SAMPLER, MAX_MODEL_BYTES, type ExportRuns, type ExportResult } from "./train/export.js";
 export type { TrainOptions, TrainProgress, TrainResult } from "./train/run.js";
 export { isPreset, type PresetName } from "./train/presets.js";
 export { buildEmojiDataset, type EmojiDatasetOptions, type EmojiDatasetResult } from "./train/datasets/build-emoji.js";

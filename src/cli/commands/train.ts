@@ -1,6 +1,6 @@
 /** `sdts train vae|clip|unet <data-dir> --out <run-dir>` and `sdts train export`: the three training stages and the model folder. */
 import { defineCommand } from "citty";
-import { DEFAULT_EXPORT_CFG, DEFAULT_MIN_SNR_GAMMA, InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
+import { DEFAULT_EXPORT_CFG, DEFAULT_EXPORT_SAMPLER, DEFAULT_MIN_SNR_GAMMA, InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
 import { parseProvider } from "../../runtime/providers.js";
 import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE } from "../../train/data.js";
 import { ProgressBar } from "../progress.js";
@@ -113,7 +113,7 @@ const exp = defineCommand({
     clip: { type: "string", description: "CLIP run folder (or a model folder)", required: true },
     unet: { type: "string", description: "U-Net run folder", required: true },
     cfg: { type: "string", description: `the model's default CFG scale, for generate, serve and the UI (default ${DEFAULT_EXPORT_CFG})` },
-    sampler: { type: "string", description: "the model's default sampler (default Euler a)" },
+    sampler: { type: "string", description: `the model's default sampler, for generate, serve and the UI (default ${DEFAULT_EXPORT_SAMPLER})` },
   },
   async run({ args }) {
     const cfgScale = num(args.cfg, "cfg", DEFAULT_EXPORT_CFG);

@@ -27,11 +27,12 @@ describe("embedded default model", () => {
     assert.deepEqual([model.defaultParams.width, model.defaultParams.height], [64, 64]);
   });
 
-  test("its folder names CFG 5 as its default (bench:default: better than 4 and 7 here); a request without a scale uses it", async () => {
+  test("its folder names CFG 5 and DDIM as its defaults (bench:default: better than CFG 4 and 7, and than Euler a, here); a request without them uses them", async () => {
     assert.equal(model.defaultParams.cfgScale, 5);
+    assert.equal(model.defaultParams.sampler, "DDIM");
     const r = await model.txt2img({ prompt: "a red apple", steps: 2, seed: 1 });
     assert.equal(r.info.cfgScale, 5);
-    assert.match(r.info.infotexts[0] ?? "", /CFG scale: 5\b/);
+    assert.match(r.info.infotexts[0] ?? "", /Sampler: DDIM, CFG scale: 5\b/);
     assert.equal((await model.txt2img({ prompt: "a red apple", steps: 2, seed: 1, cfgScale: 7 })).info.cfgScale, 7);
   });
 

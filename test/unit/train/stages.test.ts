@@ -94,6 +94,7 @@ test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads an
   for (const f of ["model_index.json", "unet/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "tokenizer/vocab.json", "scheduler/scheduler_config.json"]) {
     assert.ok(existsSync(join(out, f)), `${f} missing from the export`);
   }
+  assert.deepEqual(JSON.parse(readFileSync(join(out, "model_index.json"), "utf8"))._sdts_defaults, { cfg_scale: 5, sampler: "DDIM" }, "the export names the defaults bench:default chose");
   const sched = JSON.parse(readFileSync(join(out, "scheduler/scheduler_config.json"), "utf8")) as Record<string, unknown>;
   assert.equal(sched.prediction_type, "v_prediction", "the scheduler config must say what the U-Net was trained to predict");
   // The exported folder stands in for the VAE and CLIP runs: its fp16 weights read back within fp16 rounding, and a U-Net trains on them.
