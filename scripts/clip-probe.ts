@@ -32,6 +32,10 @@ const reg = new ParamRegistry();
 const tw = towers(Scope.root(reg), cfg, B, 64, Number(model.projection_dim ?? cfg.hiddenSize));
 const graph = await compile({ textEmb: tw.text, imageEmb: tw.image }, { name: "clip-probe" });
 const E = tw.text.shape[1] as number;
+const absent = [...reg.params.keys()].filter((k) => !ck.params.has(k));
+if (absent.length > 0) {
+  throw new Error(`${dir}'s checkpoint lacks ${absent.length} of the probe's weights (${absent[0]}, …): it needs a CLIP run trained by \`sdts train clip\`, with its image tower, not one read back from a model folder`);
+}
 const feeds = (ids: HostTensor, image: HostTensor): Record<string, HostTensor> => {
   const f: Record<string, HostTensor> = { input_ids: ids, image };
   for (const k of reg.params.keys()) f[k] = ck.params.get(k) as HostTensor;

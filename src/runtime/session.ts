@@ -180,6 +180,7 @@ class OrtSession implements Session {
     try {
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [n, t] of Object.entries(feeds)) {
+        if (t === undefined) throw new BackendError(`graph "${this.graphName}" on ${this.provider}: input "${n}" was given no tensor`);
         this.checkData(t, `input "${n}"`);
         made.push((ortFeeds[n] = toOrt(t)));
       }

@@ -167,6 +167,9 @@ test("errors: wrong input name, bad graph, disposed session; all name the graph"
     e instanceof BackendError && /relu-graph/.test(e.message) && /no input "input"/.test(e.message));
   await assert.rejects(s.run({ x: f32([2], [1, -1]) }, ["z"]), /relu-graph.*no output "z"/);
   await assert.rejects(s.run({ x: f32([3], [1, -1, 0]) }), (e: Error) => e instanceof BackendError && /relu-graph/.test(e.message));
+  // a feed map built from a lookup that missed (a weight absent from a checkpoint) names the input
+  await assert.rejects(s.run({ x: undefined as unknown as HostTensor }), (e: Error) =>
+    e instanceof BackendError && /relu-graph.*input "x" was given no tensor/.test(e.message));
   await s.dispose();
   await s.dispose(); // idempotent
   await assert.rejects(s.run({ x: f32([2], [1, -1]) }), /session for graph "relu-graph" on cpu was disposed/);
