@@ -21,20 +21,23 @@
 # than one 10-minute call: a second call on the still-warm machine (it stays 30 s) continues the
 # run, as the script passes --resume when runs/g/unet holds a checkpoint.
 set -u
+cd "$(dirname "$0")/.."
 [ -n "${LOCAL:-}" ] || source .devcarry/device-unpack
-OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
-S=$(date +%s); P=${P:-webgpu}; STEPS=${STEPS:-3000}; T=${T:-548}; SEED=${SEED:-3}
+export OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
+P=${P:-webgpu}; STEPS=${STEPS:-3000}; T=${T:-548}; SEED=${SEED:-3}
 L=$OUT/log.txt
+source bench/gpu-lib.sh
+gpu_start "$T" "$L"
 mkdir -p data/emoji && tar -xJf .devemoji/captions.tar.xz -C data/emoji
 (cd data/emoji && for f in *.txt; do ln -f ../../.devemoji/white.png "${f%.txt}.png"; done)
 [ -f runs/g/unet/latents.safetensors ] || { mkdir -p runs/g/unet && xz -dc .devemoji/latents.safetensors.xz > runs/g/unet/latents.safetensors; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >> "$L" 2>&1
-echo "setup done at $(( $(date +%s) - S )) s; $(ls data/emoji | grep -c png) images; $(nproc) CPUs" >> "$L"
+log "setup done; $(ls data/emoji | grep -c png) images; $(nproc) CPUs"
 resume=(); [ -f runs/g/unet/checkpoint.safetensors ] && resume=(--resume)
 timeout -k 5 "$T" node .devdata/b/cli.mjs train unet data/emoji --out runs/g/unet --vae models/default --clip models/default \
   --steps "$STEPS" --batch 64 --lr 1e-3 --seed "$SEED" --save-every 100 --sample-every 1000 --provider "$P" "${resume[@]}" > "$OUT/unet.log" 2>&1
-echo "unet exit $? at $(( $(date +%s) - S )) s; last: $(tail -n 1 runs/g/unet/loss.jsonl)" >> "$L"
+log "unet exit $?; last: $(tail -n 1 runs/g/unet/loss.jsonl)"
 node .devdata/b/cli.mjs train export runs/g/model --vae models/default --clip models/default --unet runs/g/unet >> "$L" 2>&1
 cp runs/g/unet/loss.jsonl runs/g/unet/config.json "$OUT/"
 split -b 15M runs/g/model/unet/diffusion_pytorch_model.safetensors "$OUT/unet.part."
-echo "done at $(( $(date +%s) - S )) s" >> "$L"
+log "done"

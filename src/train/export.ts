@@ -39,9 +39,9 @@ export const DEFAULT_EXPORT_CFG = 5;
 /**
  * The sampler an exported model defaults to. At 20 steps the deterministic samplers draw the small
  * models' emoji closer to the dataset than Euler a, which adds fresh noise at every step (why the
- * gap is this large was not measured): on the shipped model DDIM 68% / 56% against Euler a's 63% / 53% (bench:default,
- * bench / held-out prompts, three seeds; Euler, DPM++ 2M, UniPC and PLMS 55–56% on the held-out
- * ones at one seed, LMS 53%).
+ * gap is this large was not measured): on the shipped model DDIM 68% / 56% against Euler a's
+ * 63% / 53% (bench:default, bench / held-out prompts, three seeds; Euler, DPM++ 2M, UniPC and
+ * PLMS 55–56% on the held-out ones at one seed, LMS 53%).
  */
 export const DEFAULT_EXPORT_SAMPLER = "DDIM";
 

@@ -39,8 +39,8 @@ describe("embedded default model", () => {
   // The dataset's images are emoji on white: 35–56% of these four emoji's pixels are white (43%
   // on average over both styles). The model draws its shapes larger than the emoji (at its
   // defaults, DDIM and CFG 5, 23–26% white on average over seeds 3–5, as with Euler a; its flag
-  // of France fills most of the tile, 12–22%), so the mean over four kinds of emoji, at the model's own CFG, is held to a
-  // fifth: a grey or noisy picture has next to no white.
+  // of France fills most of the tile, 12–22%), so the mean over four kinds of emoji, at the
+  // model's own defaults, is held to a fifth: a grey or noisy picture has next to no white.
   test("draws emoji-like pictures: on average a white background around coloured shapes", async () => {
     const prompts = ["a red apple", "grinning face", "a black cat", "flag of france"];
     let [white, coloured, n] = [0, 0, 0];
