@@ -127,7 +127,7 @@ export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOpt
     trainer,
     batch(r) {
       const idx = draw.sample(r, o.batch);
-      return { image: imageBatch(data, idx), input_ids: idsTensor(tok, idx.map((i) => randomCaption(data, i, r, wrap, noise, noiseShare)), CLIP_TRAIN_LENGTH) };
+      return { image: imageBatch(data, idx), input_ids: idsTensor(tok, idx.map((i) => randomCaption(data, i, r, { wrap, noise, noiseShare })), CLIP_TRAIN_LENGTH) };
     },
     async sample() {
       const feeds: Record<string, HostTensor> = { image: imageBatch(data, shown), input_ids: idsTensor(tok, shown.map((i) => data.captions[i]?.[0] ?? ""), CLIP_TRAIN_LENGTH) };

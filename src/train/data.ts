@@ -209,15 +209,81 @@ function dropPart(c: string, rng: Rng): string {
   return parts.join(", ");
 }
 
+/** Most images whose captions may hold a word for it to count as naming something (`CaptionDistractors`). */
+export const DISTRACTOR_MAX_SHARE = 0.03;
+
+/**
+ * Words that name other things of the folder, for a caption to carry as a stray: a prompt's
+ * modifier is often a word the folder uses for something else ("smiley-style" of a hand,
+ * "a cat-shaped cloud"), and a model that has only ever seen a caption's words name its own image
+ * draws whatever any word names. The words are the folder's own, less those in the captions of more
+ * than DISTRACTOR_MAX_SHARE of its images (style words, categories, skin tones: words that set
+ * how an image looks, which a stray must not contradict) and those under three letters.
+ */
+export class CaptionDistractors {
+  private readonly words: readonly string[];
+  constructor(captions: readonly (readonly string[])[]) {
+    const images = new Map<string, number>();
+    for (const list of captions) {
+      for (const w of new Set(list.flatMap(captionWords))) images.set(w, (images.get(w) ?? 0) + 1);
+    }
+    const cap = DISTRACTOR_MAX_SHARE * captions.length;
+    this.words = [...images].filter(([w, n]) => n <= cap && w.length >= 3).map(([w]) => w).sort();
+  }
+
+  get count(): number {
+    return this.words.length;
+  }
+
+  /** `caption` with one word it does not hold put before it (45%), after it (35%) or after one of its ", " parts. */
+  apply(caption: string, rng: Rng): string {
+    if (this.words.length === 0) return caption;
+    const own = new Set(captionWords(caption));
+    let w = rng.pick(this.words);
+    for (let t = 0; t < 5 && own.has(w); t++) w = rng.pick(this.words);
+    if (own.has(w)) return caption;
+    const r = rng.next();
+    if (r < 0.45) return `${w} ${caption}`;
+    const parts = caption.split(", ");
+    if (r < 0.8 || parts.length < 2) return `${caption} ${w}`;
+    const at = 1 + rng.int(parts.length - 1);
+    parts[at - 1] = `${parts[at - 1] ?? ""} ${w}`;
+    return parts.join(", ");
+  }
+}
+
+/** The lower-case words of a caption (letters and digits). */
+function captionWords(c: string): string[] {
+  return c.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w !== "");
+}
+
+/** How `randomCaption` may change the caption it draws: each share 0 leaves that step out (and draws nothing for it). */
+export interface CaptionAugment {
+  /** Share of captions reworded by `rephrase`. */
+  readonly wrap?: number;
+  readonly noise?: CaptionNoise;
+  /** Share of reworded captions then disturbed by `noise`. */
+  readonly noiseShare?: number;
+  readonly distractors?: CaptionDistractors;
+  /** Share of captions (reworded or not) given a stray word by `distractors`. */
+  readonly distractShare?: number;
+}
+
 /**
  * One of the image's captions, chosen at random; with probability `wrap` reworded by `rephrase`,
- * and a reworded caption then disturbed by `noise` with probability `noiseShare`.
+ * a reworded caption then disturbed by `noise` with probability `noiseShare`, and any caption given
+ * a stray word of the folder by `distractors` with probability `distractShare`.
  */
-export function randomCaption(d: ImageCaptionData, index: number, rng: Rng, wrap = 0, noise?: CaptionNoise, noiseShare = 0): string {
+export function randomCaption(d: ImageCaptionData, index: number, rng: Rng, a: CaptionAugment = {}): string {
   const caption = rng.pick(d.captions[index] ?? [""]) ?? ""; // an empty caption list draws ""
-  if (wrap <= 0 || caption === "" || rng.next() >= wrap) return caption;
-  const c = rephrase(caption, rng);
-  return noise && noiseShare > 0 && rng.next() < noiseShare ? noise.apply(c, rng) : c;
+  if (caption === "") return caption;
+  let c = caption;
+  if ((a.wrap ?? 0) > 0 && rng.next() < (a.wrap ?? 0)) {
+    c = rephrase(caption, rng);
+    if (a.noise && (a.noiseShare ?? 0) > 0 && rng.next() < (a.noiseShare ?? 0)) c = a.noise.apply(c, rng);
+  }
+  if (a.distractors && (a.distractShare ?? 0) > 0 && rng.next() < (a.distractShare ?? 0)) c = a.distractors.apply(c, rng);
+  return c;
 }
 
 /** RGB bytes (HWC) of image `i` of a [N, 3, S, S] tensor in [−1, 1]. */

@@ -23,7 +23,7 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../schedulers/config.js";
 import { makeAlphasCumprod } from "../schedulers/common.js";
 import { ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
-import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE, CaptionNoise, WeightedSampler, imageBatch, randomCaption } from "./data.js";
+import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE, type CaptionAugment, CaptionDistractors, CaptionNoise, WeightedSampler, imageBatch, randomCaption } from "./data.js";
 import { Ema } from "./ema.js";
 import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } from "./frozen.js";
 import { initParams } from "./init.js";
@@ -70,6 +70,8 @@ export interface UNetTrainOptions extends TrainOptions {
   readonly captionNoise?: number;
   /** RMS of the Gaussian noise added to the text states the U-Net reads in training (see contextNoise; default 0 = none). */
   readonly contextNoise?: number;
+  /** Share of drawn captions given a stray word that names something else of the folder (`CaptionDistractors`; default 0). */
+  readonly captionDistract?: number;
 }
 
 /** The largest RMS of `contextNoise` a run takes: twice the text states' own per-element spread (about 1). */
@@ -182,7 +184,7 @@ export function contextNoise(r: Rng, shape: readonly [number, number, number], r
 }
 
 /** One step's feeds: noised scaled latents at random timesteps, their targets (ε or v) and loss weights, caption ids (10% empty). */
-function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler; wrap: number; noise: CaptionNoise; noiseShare: number; highShare: number; contextNoise: number }): Record<string, HostTensor> {
+function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; clip: ClipRun; scale: number; alphas: readonly number[]; batch: number; prediction: TrainPrediction; gamma: number; draw: WeightedSampler; captions: CaptionAugment; highShare: number; contextNoise: number }): Record<string, HostTensor> {
   const [, ch, h, w] = b.cache.shape;
   const per = ch * h * w;
   const len = b.clip.config.maxPositions;
@@ -207,7 +209,7 @@ function noisyBatch(r: Rng, b: { cache: LatentCache; data: ImageCaptionData; cli
       sample[k * per + j] = sa * z + sb * n;
       if (b.prediction === "v_prediction") target[k * per + j] = sa * n - sb * z;
     }
-    const caption = r.next() < CAPTION_DROPOUT ? "" : randomCaption(b.data, i, r, b.wrap, b.noise, b.noiseShare);
+    const caption = r.next() < CAPTION_DROPOUT ? "" : randomCaption(b.data, i, r, b.captions);
     b.clip.tokenizer.encode(caption).forEach((id, j) => (ids[k * len + j] = BigInt(id)));
   });
   return {
@@ -276,7 +278,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   checkTrainOptions(o);
   if (o.prediction !== undefined) runPrediction({ prediction: o.prediction });
   if (o.minSnrGamma !== undefined && !(o.minSnrGamma >= 0 && Number.isFinite(o.minSnrGamma))) throw new InputError(`--min-snr-gamma must be a number ≥ 0 (0 turns the weighting off; got ${o.minSnrGamma})`);
-  for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise]] as const) {
+  for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise], ["caption-distract", o.captionDistract]] as const) {
     if (v !== undefined && !(v >= 0 && v <= 1)) throw new InputError(`--${flag} must be a share from 0 to 1 (got ${v})`);
   }
   if (o.contextNoise !== undefined && !(o.contextNoise >= 0 && o.contextNoise <= MAX_CONTEXT_NOISE)) throw new InputError(`--context-noise must be an RMS from 0 to ${MAX_CONTEXT_NOISE} (the text states' own per-element spread is about 1; got ${o.contextNoise})`);
@@ -290,7 +292,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, vae.imageSize, o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, contextNoise: o.contextNoise ?? 0, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, contextNoise: o.contextNoise ?? 0, captionDistract: o.captionDistract ?? 0, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);
@@ -300,7 +302,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const noiseShare = runShare(run, "captionNoise");
   const highShare = runShare(run, "timestepHighShare");
   const ctxNoise = runNumber(run, "contextNoise", MAX_CONTEXT_NOISE);
-  const noise = new CaptionNoise(data.captions);
+  const captions: CaptionAugment = { wrap, noise: new CaptionNoise(data.captions), noiseShare, distractors: new CaptionDistractors(data.captions), distractShare: runShare(run, "captionDistract") };
   const [, ch, h, w] = cache.shape;
   const { loss, params, trainable } = unetLossGraph(clip.config, ucfg, o.batch, [ch, h, w], ctxNoise > 0);
   const rng = new Rng(saved?.rngState ?? o.seed ?? 3);
@@ -320,7 +322,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   return runStage(runDir, {
     kind: "unet",
     trainer,
-    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, wrap, noise, noiseShare, highShare, contextNoise: ctxNoise }),
+    batch: (r) => noisyBatch(r, { cache, data, clip, scale, alphas, batch: o.batch, prediction, gamma, draw, captions, highShare, contextNoise: ctxNoise }),
     afterStep: () => ema.update(),
     extraState: () => ema.tensors(),
     sample: () => sampler.grid(ema.tensors()),

@@ -87,6 +87,7 @@ const unet = defineCommand({
     "caption-wrap": { type: "string", description: `share of drawn captions reworded with generic words (default ${CAPTION_WRAP_SHARE})` },
     "caption-noise": { type: "string", description: `share of reworded captions then disturbed by stray words and marks (default ${CAPTION_NOISE_SHARE})` },
     "context-noise": { type: "string", description: "RMS of Gaussian noise added to the text states the U-Net reads in training (conditioning augmentation; default 0)" },
+    "caption-distract": { type: "string", description: "share of drawn captions given a stray word that names another image of the folder (default 0)" },
   },
   async run({ args }) {
     const o = options(args, { steps: 3000, batch: 64, lr: 1e-3 });
@@ -99,6 +100,7 @@ const unet = defineCommand({
       captionWrap: num(args["caption-wrap"], "caption-wrap", CAPTION_WRAP_SHARE),
       captionNoise: num(args["caption-noise"], "caption-noise", CAPTION_NOISE_SHARE),
       contextNoise: num(args["context-noise"], "context-noise", 0),
+      captionDistract: num(args["caption-distract"], "caption-distract", 0),
       ...(args.vae ? { vaeRun: args.vae } : {}),
       ...(args.clip ? { clipRun: args.clip } : {}),
     }));

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readImageCaptionFolder } from "../../../src/io/image-folder.js";
-import { CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionNoise, FILLER_WORDS, WeightedSampler, randomCaption, rephrase } from "../../../src/train/data.js";
+import { CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionDistractors, CaptionNoise, DISTRACTOR_MAX_SHARE, FILLER_WORDS, WeightedSampler, randomCaption, rephrase } from "../../../src/train/data.js";
 import { defaultInit } from "../../../src/train/init.js";
 import { Rng } from "../../../src/train/rng.js";
 import { runNumber, runShare } from "../../../src/train/run.js";
@@ -98,7 +98,7 @@ test("randomCaption: wrap 0 returns the captions as written; wrap 1 rewords each
   for (let i = 0; i < 400; i++) {
     const c = randomCaption(data, 0, rng);
     assert.ok(c === "red apple" || c === "apple, noto", c);
-    const w = randomCaption(data, 0, rng, 1);
+    const w = randomCaption(data, 0, rng, { wrap: 1 });
     assert.ok(w !== "red apple" && w !== "apple, noto", `'${w}' was not reworded`);
     assert.ok(w.includes("red apple") || /apple(, | - |; | \| |: | \/ | )noto/.test(w), `'${w}' lost the caption`);
     // what is left once the caption is cut out is made of CAPTION_WORDS only
@@ -106,11 +106,11 @@ test("randomCaption: wrap 0 returns the captions as written; wrap 1 rewords each
     for (const word of rest) assert.ok(all.some((p) => p.split(/[ ,.!]+/).includes(word)), `'${word}' in '${w}' is not from CAPTION_WORDS`);
     const first = CAPTION_WORDS.prefixes.find((p) => w.startsWith(`${p} `));
     if (first !== undefined) prefixes.add(first);
-    assert.equal(randomCaption(data, 1, rng, 1), "", "the empty caption is not reworded");
+    assert.equal(randomCaption(data, 1, rng, { wrap: 1 }), "", "the empty caption is not reworded");
   }
   assert.ok(prefixes.size > CAPTION_WORDS.prefixes.length / 2, `only ${prefixes.size} prefixes drawn in 400 tries`);
   let wrapped = 0;
-  for (let i = 0; i < 4000; i++) wrapped += Number(!["red apple", "apple, noto"].includes(randomCaption(data, 0, rng, CAPTION_WRAP_SHARE)));
+  for (let i = 0; i < 4000; i++) wrapped += Number(!["red apple", "apple, noto"].includes(randomCaption(data, 0, rng, { wrap: CAPTION_WRAP_SHARE })));
   assert.ok(Math.abs(wrapped / 4000 - CAPTION_WRAP_SHARE) < 0.03, `${wrapped} of 4000 wrapped`);
 });
 
@@ -144,8 +144,39 @@ test("CaptionNoise: fillers leave out the folder's caption words; the subject's 
   // A run recorded without noise (or an older run) draws exactly what it drew before the option existed.
   const data = { captions } as unknown as Parameters<typeof randomCaption>[0];
   const [a, b] = [new Rng(4), new Rng(4)];
-  for (let i = 0; i < 500; i++) assert.equal(randomCaption(data, i % 2, a, 0.5), randomCaption(data, i % 2, b, 0.5, noise, 0));
+  for (let i = 0; i < 500; i++) assert.equal(randomCaption(data, i % 2, a, { wrap: 0.5 }), randomCaption(data, i % 2, b, { wrap: 0.5, noise, noiseShare: 0 }));
   assert.equal(a.state, b.state);
+});
+
+test("CaptionDistractors: the folder's naming words (≤ 3% of images, ≥ 3 letters) added once, before, after or between parts; share 0 draws as before", () => {
+  // 100 images: 'noto' in all, 'face' in 4 (over 3%), 'cat' in 3 (at the limit), 'ox' in 1 (too short), a word of its own each
+  const captions = Array.from({ length: 100 }, (_, i) => [`${i < 4 ? "face " : ""}${i < 3 ? "cat " : ""}${i === 0 ? "ox " : ""}thing${i}, noto`]);
+  assert.equal(DISTRACTOR_MAX_SHARE, 0.03);
+  const d = new CaptionDistractors(captions);
+  assert.equal(d.count, 100 + 1, "thing0 … thing99 and cat; not noto, face or ox");
+  const rng = new Rng(8);
+  const where = { before: 0, after: 0, between: 0 };
+  for (let i = 0; i < 2000; i++) {
+    const w = d.apply("cat thing7, noto", rng);
+    const words = w.split(/[ ,]+/);
+    assert.equal(words.length, 4, `'${w}' is not the caption and one word`);
+    const added = words.filter((x) => !["cat", "thing7", "noto"].includes(x));
+    assert.equal(added.length, 1, `'${w}' repeats a word of the caption`);
+    assert.match(added[0] ?? "", /^thing\d+$/);
+    assert.equal(w.replace(` ${added[0]}`, "").replace(`${added[0]} `, ""), "cat thing7, noto", `'${w}' changed the caption itself`);
+    if (w.startsWith(added[0] ?? "")) where.before++;
+    else if (w.endsWith(added[0] ?? "")) where.after++;
+    else where.between++;
+  }
+  assert.ok(Math.abs(where.before / 2000 - 0.45) < 0.04 && Math.abs(where.after / 2000 - 0.35) < 0.04 && Math.abs(where.between / 2000 - 0.2) < 0.04, JSON.stringify(where));
+  const data = { captions: [["cat thing1, noto"], [""]] } as unknown as Parameters<typeof randomCaption>[0];
+  const [a, b] = [new Rng(4), new Rng(4)];
+  for (let i = 0; i < 500; i++) assert.equal(randomCaption(data, i % 2, a, { wrap: 0.5 }), randomCaption(data, i % 2, b, { wrap: 0.5, distractors: d, distractShare: 0 }));
+  assert.equal(a.state, b.state, "a run without the option draws what it drew before");
+  let stray = 0;
+  for (let i = 0; i < 2000; i++) stray += Number(randomCaption(data, 0, a, { distractors: d, distractShare: 0.25 }) !== "cat thing1, noto");
+  assert.ok(Math.abs(stray / 2000 - 0.25) < 0.03, `${stray} of 2000 given a stray word`);
+  assert.equal(randomCaption(data, 1, a, { distractors: d, distractShare: 1 }), "", "the empty caption stays empty");
 });
 
 test("defaultInit: embedding tables N(0, 0.02²); the linears of time/add embeddings by fan-in", () => {
