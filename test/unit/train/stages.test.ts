@@ -73,16 +73,17 @@ test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads an
   const opts = { batch: 4, lr: 3e-3, preset: "tiny", sampleEvery: 100, vaeRun: dir("vae"), clipRun: dir("clip") } as const;
   // The loss check uses ε targets: on a VAE trained for 12 steps the latents are mostly posterior
   // noise, which v targets (≈ −z at high noise) cannot learn in a few steps; ε ≈ x_t there can.
-  assertFalls(await trainUNet(dir("data"), dir("unet-eps"), { ...opts, steps: 14, prediction: "epsilon", captionWrap: 0.9, captionNoise: 0.2, contextNoise: 0.3 }), "unet (ε)");
+  assertFalls(await trainUNet(dir("data"), dir("unet-eps"), { ...opts, steps: 14, prediction: "epsilon", captionWrap: 0.9, captionNoise: 0.2, contextNoise: 0.3, captionDistract: 0.3 }), "unet (ε)");
   await trainUNet(dir("data"), dir("unet"), { ...opts, steps: 14 }); // the default: v targets
   const shares = (run: string) => {
     const c = JSON.parse(readFileSync(join(dir(run), "config.json"), "utf8")) as Record<string, unknown>;
-    return [c.captionWrap, c.captionNoise, c.contextNoise];
+    return [c.captionWrap, c.captionNoise, c.contextNoise, c.captionDistract];
   };
-  assert.deepEqual(shares("unet-eps"), [0.9, 0.2, 0.3], "the run config records the caption shares and context noise it was given");
-  assert.deepEqual(shares("unet"), [CAPTION_WRAP_SHARE, CAPTION_NOISE_SHARE, 0]);
+  assert.deepEqual(shares("unet-eps"), [0.9, 0.2, 0.3, 0.3], "the run config records the caption shares and context noise it was given");
+  assert.deepEqual(shares("unet"), [CAPTION_WRAP_SHARE, CAPTION_NOISE_SHARE, 0, 0]);
   await assert.rejects(trainUNet(dir("data"), dir("unet-bad"), { ...opts, steps: 1, captionWrap: 1.5 }), /--caption-wrap must be a share from 0 to 1 \(got 1\.5\)/);
   await assert.rejects(trainUNet(dir("data"), dir("unet-bad"), { ...opts, steps: 1, contextNoise: -1 }), /--context-noise must be an RMS from 0 to 2/);
+  await assert.rejects(trainUNet(dir("data"), dir("unet-bad"), { ...opts, steps: 1, captionDistract: 2 }), /--caption-distract must be a share from 0 to 1 \(got 2\)/);
   await assert.rejects(trainUNet(dir("data"), dir("unet-bad"), { ...opts, steps: 1, vaeRun: dir("no-such-run") }), /not a training run folder/);
   assert.equal(existsSync(dir("unet-bad")), false, "a refused run writes nothing");
   const resumed = await trainUNet(dir("data"), dir("unet"), { ...opts, steps: 16, resume: true });
