@@ -5,6 +5,7 @@
  * from the captions first and written as a CLIP tokenizer folder.
  */
 import { join } from "node:path";
+import { InputError } from "../errors.js";
 import { constant, input } from "../graph/apply.js";
 import { compile } from "../graph/compile.js";
 import * as g from "../graph/ops.js";
@@ -21,7 +22,7 @@ import { ParamRegistry, Scope } from "../nn/scope.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { ADAMW_DEFAULTS } from "./adamw.js";
 import { learnBpe } from "./bpe.js";
-import { CAPTION_NOISE_SHARE, CAPTION_WORDS, CAPTION_WRAP_SHARE, CaptionNoise, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
+import { CAPTION_NOISE_SHARE, CAPTION_WORDS, CAPTION_WRAP_SHARE, type CaptionAugment, CaptionDistractors, CaptionNoise, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
 import { ImageTower } from "./image-tower.js";
 import { initParams } from "./init.js";
 import { BPE_MERGES, CLIP_PRESETS, type PresetName } from "./presets.js";
@@ -37,6 +38,8 @@ export const LOGIT_SCALE = "logit_scale";
 /** Options of the CLIP stage. */
 export interface ClipTrainOptions extends TrainOptions {
   readonly preset?: PresetName;
+  /** Share of drawn captions given a stray word that names something else of the folder (`CaptionDistractors`; default 0). */
+  readonly captionDistract?: number;
 }
 
 /** Ids [L] for a caption: BOS, tokens cut to L − 2, EOS, padding. */
@@ -92,14 +95,15 @@ async function runTokenizer(dir: string, captions: readonly (readonly string[])[
 /** Trains (or resumes) the text encoder on the image–caption pairs of `dataDir`. */
 export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOptions): Promise<TrainResult> {
   checkTrainOptions(o);
+  if (o.captionDistract !== undefined && !(o.captionDistract >= 0 && o.captionDistract <= 1)) throw new InputError(`--caption-distract must be a share from 0 to 1 (got ${o.captionDistract})`);
   const saved = await openRun(runDir, "clip", o);
   const preset = o.preset ?? "default";
   const data = await readImageCaptionFolder(dataDir, 64, o.limit);
   const tok = await runTokenizer(join(runDir, "tokenizer"), [...data.captions, Object.values(CAPTION_WORDS).flat()], BPE_MERGES[preset]);
-  const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
+  const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, captionDistract: o.captionDistract ?? 0, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
   const wrap = runShare(run, "captionWrap");
   const noiseShare = runShare(run, "captionNoise");
-  const noise = new CaptionNoise(data.captions);
+  const captions: CaptionAugment = { wrap, noise: new CaptionNoise(data.captions), noiseShare, distractors: new CaptionDistractors(data.captions), distractShare: runShare(run, "captionDistract") };
   if (!saved) await writeRunConfig(runDir, run);
   const c = parseClipTextConfig(run.model);
   const embed = Number((run.model as Record<string, unknown>).projection_dim ?? c.hiddenSize);
@@ -127,7 +131,7 @@ export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOpt
     trainer,
     batch(r) {
       const idx = draw.sample(r, o.batch);
-      return { image: imageBatch(data, idx), input_ids: idsTensor(tok, idx.map((i) => randomCaption(data, i, r, { wrap, noise, noiseShare })), CLIP_TRAIN_LENGTH) };
+      return { image: imageBatch(data, idx), input_ids: idsTensor(tok, idx.map((i) => randomCaption(data, i, r, captions)), CLIP_TRAIN_LENGTH) };
     },
     async sample() {
       const feeds: Record<string, HostTensor> = { image: imageBatch(data, shown), input_ids: idsTensor(tok, shown.map((i) => data.captions[i]?.[0] ?? ""), CLIP_TRAIN_LENGTH) };

@@ -70,9 +70,13 @@ const vae = defineCommand({
 
 const clip = defineCommand({
   meta: { name: "clip", description: "Learn a BPE vocabulary and train a small CLIP text encoder contrastively" },
-  args: COMMON,
+  args: {
+    ...COMMON,
+    "caption-distract": { type: "string", description: "share of drawn captions given a stray word that names another image of the folder (default 0)" },
+  },
   async run({ args }) {
-    report(await trainClip(args.data, args.out, options(args, { steps: 1500, batch: 128, lr: 1e-3 })));
+    const o = options(args, { steps: 1500, batch: 128, lr: 1e-3 });
+    report(await trainClip(args.data, args.out, { ...o, captionDistract: num(args["caption-distract"], "caption-distract", 0) }));
   },
 });
 

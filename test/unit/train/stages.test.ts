@@ -67,6 +67,11 @@ test("CLIP: learnt BPE vocabulary loads through ClipTokenizer; contrastive loss 
   assert.equal(ids.length, 77);
   assert.equal(tok.decode(ids, { skipSpecialTokens: true }), "a red circle");
   assert.equal(tok.eosId, tok.vocabSize - 1, "EOS must be the largest id (the text encoder pools at the largest id)");
+  assert.equal(JSON.parse(readFileSync(join(dir("clip"), "config.json"), "utf8")).captionDistract, 0);
+  await trainClip(dir("data"), dir("clip-distract"), { steps: 2, batch: 8, lr: 3e-3, preset: "tiny", sampleEvery: 100, captionDistract: 0.5 });
+  assert.equal(JSON.parse(readFileSync(join(dir("clip-distract"), "config.json"), "utf8")).captionDistract, 0.5, "the run config records the share it was given");
+  await assert.rejects(trainClip(dir("data"), dir("clip-bad"), { steps: 1, batch: 8, lr: 3e-3, preset: "tiny", captionDistract: 1.5 }), /--caption-distract must be a share from 0 to 1 \(got 1\.5\)/);
+  assert.equal(existsSync(dir("clip-bad")), false, "a refused run writes nothing");
 });
 
 test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads and generates 64×64", async () => {
