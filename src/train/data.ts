@@ -219,7 +219,8 @@ export const DISTRACTOR_MAX_SHARE = 0.03;
  * draws whatever any word names. The words are the folder's own, less those in the captions of more
  * than DISTRACTOR_MAX_SHARE of its images (style words, categories, skin tones: words that set
  * how an image looks, which a stray must not contradict) and those under three letters.
- * For the default model a quarter of captions so cost 10 points on both prompt sets (README).
+ * In the default model's U-Net stage a quarter of captions so cost 10 points on both prompt sets;
+ * in its CLIP stage they kept the embedding on the subject of more held-out phrasings (README).
  */
 export class CaptionDistractors {
   private readonly words: readonly string[];
