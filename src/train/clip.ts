@@ -5,7 +5,6 @@
  * from the captions first and written as a CLIP tokenizer folder.
  */
 import { join } from "node:path";
-import { InputError } from "../errors.js";
 import { constant, input } from "../graph/apply.js";
 import { compile } from "../graph/compile.js";
 import * as g from "../graph/ops.js";
@@ -22,12 +21,12 @@ import { ParamRegistry, Scope } from "../nn/scope.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { ADAMW_DEFAULTS } from "./adamw.js";
 import { learnBpe } from "./bpe.js";
-import { CAPTION_NOISE_SHARE, CAPTION_WORDS, CAPTION_WRAP_SHARE, type CaptionAugment, CaptionDistractors, CaptionNoise, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
+import { CAPTION_NOISE_SHARE, CAPTION_WORDS, CAPTION_WRAP_SHARE, WeightedSampler, datasetRgb, gridPng, imageBatch, randomCaption } from "./data.js";
 import { ImageTower } from "./image-tower.js";
 import { initParams } from "./init.js";
 import { BPE_MERGES, CLIP_PRESETS, type PresetName } from "./presets.js";
 import { Rng } from "./rng.js";
-import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runShare, runStage, writeRunConfig } from "./run.js";
+import { type TrainOptions, type TrainResult, checkShare, checkTrainOptions, openRun, readRunConfig, runCaptionAugment, runStage, writeRunConfig } from "./run.js";
 import { Trainer } from "./train-step.js";
 
 /** Tokens per caption while training (BOS + 22 + EOS): the pooled EOS row never looks past it (causal mask). */
@@ -95,15 +94,13 @@ async function runTokenizer(dir: string, captions: readonly (readonly string[])[
 /** Trains (or resumes) the text encoder on the image–caption pairs of `dataDir`. */
 export async function trainClip(dataDir: string, runDir: string, o: ClipTrainOptions): Promise<TrainResult> {
   checkTrainOptions(o);
-  if (o.captionDistract !== undefined && !(o.captionDistract >= 0 && o.captionDistract <= 1)) throw new InputError(`--caption-distract must be a share from 0 to 1 (got ${o.captionDistract})`);
+  checkShare("caption-distract", o.captionDistract);
   const saved = await openRun(runDir, "clip", o);
   const preset = o.preset ?? "default";
   const data = await readImageCaptionFolder(dataDir, 64, o.limit);
   const tok = await runTokenizer(join(runDir, "tokenizer"), [...data.captions, Object.values(CAPTION_WORDS).flat()], BPE_MERGES[preset]);
   const run = saved ? await readRunConfig(runDir) : { kind: "clip", data: dataDir, captionWrap: CAPTION_WRAP_SHARE, captionNoise: CAPTION_NOISE_SHARE, captionDistract: o.captionDistract ?? 0, model: { ...CLIP_PRESETS[preset], vocab_size: tok.vocabSize } };
-  const wrap = runShare(run, "captionWrap");
-  const noiseShare = runShare(run, "captionNoise");
-  const captions: CaptionAugment = { wrap, noise: new CaptionNoise(data.captions), noiseShare, distractors: new CaptionDistractors(data.captions), distractShare: runShare(run, "captionDistract") };
+  const captions = runCaptionAugment(run, data.captions);
   if (!saved) await writeRunConfig(runDir, run);
   const c = parseClipTextConfig(run.model);
   const embed = Number((run.model as Record<string, unknown>).projection_dim ?? c.hiddenSize);

@@ -153,7 +153,7 @@ export class CaptionNoise {
   private readonly fillers: readonly string[];
   constructor(captions: readonly (readonly string[])[]) {
     const seen = new Set<string>();
-    for (const list of captions) for (const c of list) for (const w of c.toLowerCase().split(/[^a-z0-9]+/)) seen.add(w);
+    for (const list of captions) for (const c of list) for (const w of captionWords(c)) seen.add(w);
     this.fillers = [...new Set(FILLER_WORDS)].filter((w) => !seen.has(w));
   }
 

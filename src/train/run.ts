@@ -8,6 +8,7 @@ import { appendLine, ensureDir, pathExists, readJsonFile, readTextFile, writeFil
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { Provider } from "../runtime/providers.js";
 import { type RunState, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { type CaptionAugment, CaptionDistractors, CaptionNoise } from "./data.js";
 import { Rng } from "./rng.js";
 import type { Trainer } from "./train-step.js";
 
@@ -121,6 +122,22 @@ export function runNumber(run: Readonly<Record<string, unknown>>, key: string, m
 /** A share in [0, 1] that a run config records (captionWrap, captionNoise, timestepHighShare); see runNumber. */
 export function runShare(run: Readonly<Record<string, unknown>>, key: string): number {
   return runNumber(run, key, 1);
+}
+
+/** Refuses a share option (`--<flag>`) outside [0, 1]; undefined (not given) passes. */
+export function checkShare(flag: string, v: number | undefined): void {
+  if (v !== undefined && !(v >= 0 && v <= 1)) throw new InputError(`--${flag} must be a share from 0 to 1 (got ${v})`);
+}
+
+/** The caption augmentations a CLIP or U-Net run config records (captionWrap, captionNoise, captionDistract), over the folder's captions. */
+export function runCaptionAugment(run: Readonly<Record<string, unknown>>, captions: readonly (readonly string[])[]): CaptionAugment {
+  return {
+    wrap: runShare(run, "captionWrap"),
+    noise: new CaptionNoise(captions),
+    noiseShare: runShare(run, "captionNoise"),
+    distractors: new CaptionDistractors(captions),
+    distractShare: runShare(run, "captionDistract"),
+  };
 }
 
 /** Writes a run folder's config.json. */

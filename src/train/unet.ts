@@ -23,13 +23,13 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS, parseSchedulerConfig } from "../schedulers/config.js";
 import { makeAlphasCumprod } from "../schedulers/common.js";
 import { ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
-import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE, type CaptionAugment, CaptionDistractors, CaptionNoise, WeightedSampler, imageBatch, randomCaption } from "./data.js";
+import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE, type CaptionAugment, WeightedSampler, imageBatch, randomCaption } from "./data.js";
 import { Ema } from "./ema.js";
 import { type ClipRun, type VaeRun, readClipRun, readVaeRun, vaeEncoderGraph } from "./frozen.js";
 import { initParams } from "./init.js";
 import { type PresetName, UNET_PRESETS } from "./presets.js";
 import { Rng } from "./rng.js";
-import { type TrainOptions, type TrainResult, checkTrainOptions, openRun, readRunConfig, runNumber, runShare, runStage, writeRunConfig } from "./run.js";
+import { type TrainOptions, type TrainResult, checkShare, checkTrainOptions, openRun, readRunConfig, runCaptionAugment, runNumber, runShare, runStage, writeRunConfig } from "./run.js";
 import { Trainer } from "./train-step.js";
 import { unetSampler } from "./unet-sample.js";
 
@@ -278,9 +278,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   checkTrainOptions(o);
   if (o.prediction !== undefined) runPrediction({ prediction: o.prediction });
   if (o.minSnrGamma !== undefined && !(o.minSnrGamma >= 0 && Number.isFinite(o.minSnrGamma))) throw new InputError(`--min-snr-gamma must be a number ≥ 0 (0 turns the weighting off; got ${o.minSnrGamma})`);
-  for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise], ["caption-distract", o.captionDistract]] as const) {
-    if (v !== undefined && !(v >= 0 && v <= 1)) throw new InputError(`--${flag} must be a share from 0 to 1 (got ${v})`);
-  }
+  for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise], ["caption-distract", o.captionDistract]] as const) checkShare(flag, v);
   if (o.contextNoise !== undefined && !(o.contextNoise >= 0 && o.contextNoise <= MAX_CONTEXT_NOISE)) throw new InputError(`--context-noise must be an RMS from 0 to ${MAX_CONTEXT_NOISE} (the text states' own per-element spread is about 1; got ${o.contextNoise})`);
   // A fresh run reads its VAE and text encoder before making the run folder: a wrong --vae or --clip leaves nothing behind.
   const fresh = o.resume === true ? undefined : await readFrozenRuns(o.vaeRun ?? "", o.clipRun ?? "");
@@ -298,11 +296,9 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const scale = Number(run.scalingFactor);
   const prediction = runPrediction(run);
   const gamma = Number(run.minSnrGamma ?? 0);
-  const wrap = runShare(run, "captionWrap");
-  const noiseShare = runShare(run, "captionNoise");
   const highShare = runShare(run, "timestepHighShare");
   const ctxNoise = runNumber(run, "contextNoise", MAX_CONTEXT_NOISE);
-  const captions: CaptionAugment = { wrap, noise: new CaptionNoise(data.captions), noiseShare, distractors: new CaptionDistractors(data.captions), distractShare: runShare(run, "captionDistract") };
+  const captions = runCaptionAugment(run, data.captions);
   const [, ch, h, w] = cache.shape;
   const { loss, params, trainable } = unetLossGraph(clip.config, ucfg, o.batch, [ch, h, w], ctxNoise > 0);
   const rng = new Rng(saved?.rngState ?? o.seed ?? 3);
