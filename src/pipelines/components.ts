@@ -3,6 +3,7 @@ import { ConfigError, ShapeError } from "../errors.js";
 import { input } from "../graph/apply.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { EXTRA_TOKENS_INPUT, clipTextGraph } from "../models/clip/text-encoder.js";
+import { pooledContextRows } from "../models/unet/text-context.js";
 import { buildUNetGraph } from "../models/unet/unet.js";
 import { vaeScaleFactor } from "../models/vae/config.js";
 import { splitVaeWeights } from "../models/vae/keys.js";
@@ -93,7 +94,12 @@ export function makeComponents(
     const encodeWithPooled = async (ids: number[][]) => {
       const g = await clip.get([0, ids[0]?.length ?? 77], lora);
       const out = await g.run({ ...graphFeeds(g, extra), input_ids: idsTensor(ids) });
-      return { context: fromHost(out.last_hidden_state, "text encoder"), pooled: fromHost(out.pooled, "text encoder pooled") };
+      const context = fromHost(out.last_hidden_state, "text encoder");
+      const pooled = fromHost(out.pooled, "text encoder pooled");
+      if (p.unet.textContext !== "pooled") return { context, pooled };
+      // a U-Net trained on the pooled state in every context row (see UNetConfig.textContext)
+      const [k, l, d] = context.shape as [number, number, number];
+      return { context: { data: pooledContextRows(pooled.data, k, l, d), shape: [k, l, d] }, pooled };
     };
     return {
       encode: async (ids) => (await encodeWithPooled(ids)).context,

@@ -11,6 +11,7 @@ import { ClipTextEncoder } from "../models/clip/text-encoder.js";
 import { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { type VaeConfig, parseVaeConfig, vaeScaleFactor } from "../models/vae/config.js";
 import type { UNetConfig } from "../models/unet/config.js";
+import { pooledContextRows } from "../models/unet/text-context.js";
 import { buildUNetGraph } from "../models/unet/unet.js";
 import { VaeDecoder, VaeEncoder } from "../models/vae/vae.js";
 import { ParamRegistry, Scope } from "../nn/scope.js";
@@ -121,9 +122,12 @@ export function unetGraph(name: string, c: UNetConfig, o: { batch: number; size:
   return fedGraph(name, (s) => buildUNetGraph(s, c, { batch: o.batch, height: o.size, width: o.size, contextLength: o.contextLength }), o.values ?? new Map(), o.provider);
 }
 
-/** The text feeds of unetGraph from a textEncoderGraph run: the context, and the pooled rows where the U-Net has a class embedding. */
+/** The text feeds of unetGraph from a textEncoderGraph run: the context (the token rows, or the pooled state in every row for a `textContext: "pooled"` U-Net), and the pooled rows where the U-Net has a class embedding. */
 export function unetTextFeeds(encoded: Readonly<Record<string, HostTensor>>, c: UNetConfig): Record<string, HostTensor> {
-  const context = { encoder_hidden_states: encoded.hidden as HostTensor };
+  const hidden = encoded.hidden as HostTensor;
+  const [b, l, d] = hidden.shape as [number, number, number];
+  const rows: HostTensor = c.textContext === "pooled" ? { dtype: "float32", shape: [b, l, d], data: pooledContextRows((encoded.pooled as HostTensor).data as Float32Array, b, l, d) } : hidden;
+  const context = { encoder_hidden_states: rows };
   return c.classEmbed === undefined ? context : { ...context, class_labels: encoded.pooled as HostTensor };
 }
 

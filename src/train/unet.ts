@@ -15,7 +15,7 @@ import { pathExists } from "../io/run-files.js";
 import { openSafetensors, tensorToFloat32, writeSafetensors } from "../io/safetensors.js";
 import { ClipTextEncoder } from "../models/clip/text-encoder.js";
 import type { ClipTextConfig } from "../models/clip/config.js";
-import { type UNetConfig, parseUNetConfig } from "../models/unet/config.js";
+import { TEXT_CONTEXT_KEY, type UNetConfig, parseUNetConfig } from "../models/unet/config.js";
 import { UNet2DConditionModel } from "../models/unet/unet.js";
 import { vaeScaleFactor } from "../models/vae/config.js";
 import { ParamRegistry, Scope } from "../nn/scope.js";
@@ -72,6 +72,8 @@ export interface UNetTrainOptions extends TrainOptions {
   readonly contextNoise?: number;
   /** Share of drawn captions given a stray word that names something else of the folder (`CaptionDistractors`; default 0). */
   readonly captionDistract?: number;
+  /** What the U-Net's context rows hold: the caption's token states (default, as SD) or its pooled state in every row (UNetConfig.textContext). */
+  readonly textContext?: "tokens" | "pooled";
 }
 
 /** The largest RMS of `contextNoise` a run takes: twice the text states' own per-element spread (about 1). */
@@ -247,7 +249,9 @@ export function unetLossGraph(text: ClipTextConfig, unet: UNetConfig, batch: num
   const enc = new ClipTextEncoder(s, text).forward(input("input_ids", "int64", [batch, text.maxPositions]));
   const textKeys = new Set(reg.params.keys());
   const classLabels = unet.classEmbed === undefined ? undefined : enc.pooled; // the caption's pooled (EOS) state
-  const context = noisyContext ? g.add(enc.lastHiddenState, input("context_noise", "float32", [batch, text.maxPositions, text.hiddenSize])) : enc.lastHiddenState;
+  const [len, dim] = [text.maxPositions, text.hiddenSize];
+  const rows = unet.textContext === "pooled" ? g.expand(g.reshape(enc.pooled, [batch, 1, dim]), [batch, len, dim]) : enc.lastHiddenState;
+  const context = noisyContext ? g.add(rows, input("context_noise", "float32", [batch, len, dim])) : rows;
   const out = new UNet2DConditionModel(s, unet).forward(input("sample", "float32", [batch, ...latent]), input("timestep", "float32", [batch]), context, classLabels).out;
   const d = g.sub(out, input("target", "float32", [batch, ...latent]));
   const perSample = g.reduceMean(g.mul(d, d), [1, 2, 3]);
@@ -256,9 +260,10 @@ export function unetLossGraph(text: ClipTextConfig, unet: UNetConfig, batch: num
 }
 
 /** A preset's config for latents of `size` and a text encoder of width `textDim` (context and, where there is one, class embedding). */
-export function unetModelConfig(preset: Readonly<Record<string, unknown>>, size: number, textDim: number): Record<string, unknown> {
+export function unetModelConfig(preset: Readonly<Record<string, unknown>>, size: number, textDim: number, textContext: "tokens" | "pooled" = "tokens"): Record<string, unknown> {
   const model: Record<string, unknown> = { ...preset, sample_size: size, cross_attention_dim: textDim };
   if (preset.class_embed_type === "projection") model.projection_class_embeddings_input_dim = textDim;
+  if (textContext === "pooled") model[TEXT_CONTEXT_KEY] = "pooled";
   return model;
 }
 
@@ -277,6 +282,7 @@ async function readFrozenRuns(vaeDir: string, clipDir: string): Promise<{ vae: V
 export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOptions): Promise<TrainResult> {
   checkTrainOptions(o);
   if (o.prediction !== undefined) runPrediction({ prediction: o.prediction });
+  if (o.textContext !== undefined && o.textContext !== "tokens" && o.textContext !== "pooled") throw new InputError(`--text-context must be tokens or pooled (got '${String(o.textContext)}')`);
   if (o.minSnrGamma !== undefined && !(o.minSnrGamma >= 0 && Number.isFinite(o.minSnrGamma))) throw new InputError(`--min-snr-gamma must be a number ≥ 0 (0 turns the weighting off; got ${o.minSnrGamma})`);
   for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise], ["caption-distract", o.captionDistract]] as const) checkShare(flag, v);
   if (o.contextNoise !== undefined && !(o.contextNoise >= 0 && o.contextNoise <= MAX_CONTEXT_NOISE)) throw new InputError(`--context-noise must be an RMS from 0 to ${MAX_CONTEXT_NOISE} (the text states' own per-element spread is about 1; got ${o.contextNoise})`);
@@ -290,7 +296,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, vae.imageSize, o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, contextNoise: o.contextNoise ?? 0, captionDistract: o.captionDistract ?? 0, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize) };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, contextNoise: o.contextNoise ?? 0, captionDistract: o.captionDistract ?? 0, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize, o.textContext) };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);

@@ -92,9 +92,12 @@ const unet = defineCommand({
     "caption-noise": { type: "string", description: `share of reworded captions then disturbed by stray words and marks (default ${CAPTION_NOISE_SHARE})` },
     "context-noise": { type: "string", description: "RMS of Gaussian noise added to the text states the U-Net reads in training (conditioning augmentation; default 0)" },
     "caption-distract": { type: "string", description: "share of drawn captions given a stray word that names another image of the folder (default 0)" },
+    "text-context": { type: "string", description: "what the U-Net cross-attends to: tokens (the caption's token states, as SD; default) or pooled (its pooled state in every row)" },
   },
   async run({ args }) {
     const o = options(args, { steps: 3000, batch: 64, lr: 1e-3 });
+    const textContext = args["text-context"] ?? "tokens";
+    if (textContext !== "tokens" && textContext !== "pooled") throw new InputError(`--text-context must be tokens or pooled (got '${textContext}')`);
     const prediction = args.prediction ?? "v_prediction";
     if (prediction !== "v_prediction" && prediction !== "epsilon") throw new InputError(`--prediction must be v_prediction or epsilon (got '${prediction}')`);
     report(await trainUNet(args.data, args.out, {
@@ -105,6 +108,7 @@ const unet = defineCommand({
       captionNoise: num(args["caption-noise"], "caption-noise", CAPTION_NOISE_SHARE),
       contextNoise: num(args["context-noise"], "context-noise", 0),
       captionDistract: num(args["caption-distract"], "caption-distract", 0),
+      textContext,
       ...(args.vae ? { vaeRun: args.vae } : {}),
       ...(args.clip ? { clipRun: args.clip } : {}),
     }));

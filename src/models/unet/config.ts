@@ -39,6 +39,12 @@ export interface UNetConfig {
   readonly additionEmbed?: AdditionEmbedConfig;
   /** diffusers `class_embed_type: "projection"`: a vector per sample (sdts feeds the prompt's pooled text state) added to the time embedding. Absent in SD. */
   readonly classEmbed?: ClassEmbedConfig;
+  /**
+   * "pooled": the U-Net was trained on a context whose every row is the prompt's pooled (EOS) text
+   * state, and must be fed one (sdts' own config key `_sdts_text_context`; diffusers, which ignores
+   * keys that start with "_", would feed it the token rows). Absent: the token rows, as in SD.
+   */
+  readonly textContext?: "pooled";
 }
 
 /**
@@ -198,6 +204,9 @@ function parseBlockTypes(j: Json, levels: number): boolean[] {
   return attn;
 }
 
+/** sdts' key in a U-Net `config.json` for what its context rows hold ("tokens", the default, or "pooled"; see `UNetConfig.textContext`). */
+export const TEXT_CONTEXT_KEY = "_sdts_text_context";
+
 /** Translates a diffusers `unet/config.json` object, rejecting options sdts does not implement. */
 export function parseUNetConfig(json: unknown): UNetConfig {
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ConfigError("unet config: expected a JSON object");
@@ -220,6 +229,8 @@ export function parseUNetConfig(json: unknown): UNetConfig {
   const sampleSize = j["sample_size"];
   const additionEmbed = parseAdditionEmbed(j);
   const classEmbed = parseClassEmbed(j);
+  const textContext = j[TEXT_CONTEXT_KEY] ?? "tokens";
+  if (textContext !== "tokens" && textContext !== "pooled") throw new ConfigError(`unet config: ${TEXT_CONTEXT_KEY} must be "tokens" or "pooled" (got ${JSON.stringify(textContext)})`);
   const c: UNetConfig = {
     inChannels: get(j, "in_channels", 4, isPosInt, "a positive integer"),
     outChannels: get(j, "out_channels", 4, isPosInt, "a positive integer"),
@@ -239,6 +250,7 @@ export function parseUNetConfig(json: unknown): UNetConfig {
     ...(isPosInt(sampleSize) ? { sampleSize } : {}),
     ...(additionEmbed ? { additionEmbed } : {}),
     ...(classEmbed ? { classEmbed } : {}),
+    ...(textContext === "pooled" ? { textContext } : {}),
   };
   return validateUNetConfig(c);
 }

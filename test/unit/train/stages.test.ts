@@ -143,3 +143,29 @@ test("U-Net: loss falls on cached latents; resume keeps the EMA; export loads an
     await model.dispose();
   }
 });
+
+test("U-Net with --text-context pooled: the config says so, and the loaded model feeds the pooled state in every context row", async () => {
+  const opts = { batch: 4, lr: 3e-3, preset: "tiny", sampleEvery: 2, vaeRun: dir("vae"), clipRun: dir("clip") } as const;
+  const r = await trainUNet(dir("data"), dir("unet-pooled"), { ...opts, steps: 2, textContext: "pooled" });
+  assert.ok(r.losses.length === 2 && r.losses.every(Number.isFinite));
+  assert.ok(readdirSync(join(dir("unet-pooled"), "samples")).includes("step-000002.png"), "the sample grid runs through the pooled context too");
+  await assert.rejects(trainUNet(dir("data"), dir("unet-bad"), { ...opts, steps: 1, textContext: "eos" as "pooled" }), /--text-context must be tokens or pooled \(got 'eos'\)/);
+  assert.equal(existsSync(dir("unet-bad")), false, "a refused run writes nothing");
+  const out = dir("model-pooled");
+  await exportModel({ vae: dir("vae"), clip: dir("clip"), unet: dir("unet-pooled") }, out);
+  assert.equal(JSON.parse(readFileSync(join(out, "unet/config.json"), "utf8"))._sdts_text_context, "pooled");
+  const model = await loadModel(out);
+  try {
+    const te = await model.textEncoder.encodeWithPooled([model.tokenizer.encode("a blue square"), model.tokenizer.encode("")]);
+    const [k, l, d] = te.context.shape as [number, number, number];
+    assert.deepEqual([k, l], [2, 77]);
+    for (let b = 0; b < k; b++) {
+      const want = te.pooled.data.subarray(b * d, (b + 1) * d);
+      for (const j of [0, 5, 76]) assert.deepEqual(te.context.data.subarray((b * l + j) * d, (b * l + j + 1) * d), want, `prompt ${b}, context row ${j}`);
+    }
+    const g = await model.txt2img({ prompt: "a blue square", steps: 3, seed: 7, cfgScale: 5 });
+    assert.ok(g.latents.data.every(Number.isFinite));
+  } finally {
+    await model.dispose();
+  }
+});
