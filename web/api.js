@@ -19,7 +19,7 @@
  * @typedef {GenParams & { explain: boolean } & ModeFields} JobParams
  * @typedef {{ url: string, seed: number, infotext: string }} JobImage
  * @typedef {{ token: string, index: number, width: number, height: number, data: number[] }} Heatmap
- * @typedef {{ tokens: string[], heatmaps: Heatmap[], filmstrip: string[] }} Explain
+ * @typedef {{ tokens: string[], heatmaps: Heatmap[], context?: "tokens" | "pooled", filmstrip: string[] }} Explain
  * @typedef {{ images: JobImage[], info: Record<string, unknown>, explain?: Explain }} DoneEvent
  * @typedef {{ url: string, file?: string, seed: number, infotext: string, params: Partial<GenParams> & { denoisingStrength?: number },
  *   createdAt: string }} GalleryItem

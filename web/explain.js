@@ -48,7 +48,12 @@ export class ExplainView {
     this.scrub.value = this.scrub.max;
     this.strip.replaceChildren(...this.frames.map((src, i) => this.frameButton(src, i)));
     this.tokens.replaceChildren(this.tokenButton(-1, "none"), ...this.maps.map((m, i) => this.tokenButton(i, tokenLabel(m.token))));
-    if (this.maps.length === 0) this.tokens.append(h("p", { class: "hint" }, "The server sent no attention maps for this prompt."));
+    if (this.maps.length === 0) {
+      const why = ex.context === "pooled"
+        ? "This model reads the prompt as one vector (its pooled text state in every row the U-Net attends to), so no word has a map of its own."
+        : "The server sent no attention maps for this prompt.";
+      this.tokens.append(h("p", { class: "hint" }, why));
+    }
     this.showFrame(this.frames.length - 1);
     this.selectToken(this.maps.length > 0 ? 0 : -1);
   }

@@ -111,6 +111,7 @@ export function makeComponents(
     return {
       inChannels: p.unet.inChannels,
       needsPooled: classDim !== undefined,
+      textContext: p.unet.textContext ?? "tokens",
       predict: async (latent, timestep, context, pooled) => fromHost((await runUnet(latent, timestep, context, pooled, false, lora, extra)).out, "unet"),
       async predictWithAttention(latent, timestep, context, pooled) {
         const out = await runUnet(latent, timestep, context, pooled, true, lora, extra);

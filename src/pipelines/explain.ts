@@ -22,7 +22,10 @@ export interface TokenHeatmap {
 /** What `explain: true` adds to a txt2img result (for the first image of the batch). */
 export interface Explanation {
   readonly tokens: string[];
+  /** One per token; none where the U-Net reads the pooled state in every context row (`context` "pooled"), which gives no word a map of its own. */
   readonly heatmaps: TokenHeatmap[];
+  /** What the U-Net's context rows held (UNetRunner.textContext). */
+  readonly context: "tokens" | "pooled";
   /** PNG per step: the predicted final image. */
   readonly filmstrip: Uint8Array[];
 }
@@ -72,7 +75,9 @@ export class ExplainCollector {
     const tokens = ids.map((id) => (tokenizer.idToToken(id) ?? "?").replace(/<\/w>$/, ""));
     const hw = h * w;
     const l = this.sum ? this.sum.length / hw : 0;
-    const heatmaps = tokens.map((token, j) => {
+    const context = this.c.unet.textContext;
+    // Every context row the same vector: each row gets the same share of the attention, so a map per word would say nothing.
+    const heatmaps = context === "pooled" ? [] : tokens.map((token, j) => {
       const data = new Float32Array(hw);
       let max = 0;
       for (let p = 0; p < hw; p++) {
@@ -83,6 +88,6 @@ export class ExplainCollector {
       if (max > 0) for (let p = 0; p < hw; p++) data[p] = (data[p] ?? 0) / max;
       return { token, index: j + 1, width: w, height: h, data };
     });
-    return { tokens, heatmaps, filmstrip: await Promise.all(this.frames) };
+    return { tokens, heatmaps, context, filmstrip: await Promise.all(this.frames) };
   }
 }

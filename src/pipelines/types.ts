@@ -39,6 +39,8 @@ export interface UNetRunner {
   readonly inChannels: number;
   /** Whether `predict` needs `pooled` (a class embedding reads it). */
   readonly needsPooled: boolean;
+  /** What the context rows hold: the prompt's token states (SD), or its pooled state in every row (UNetConfig.textContext). */
+  readonly textContext: "tokens" | "pooled";
 }
 
 /** The VAE as the pipelines use it. */

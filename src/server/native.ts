@@ -31,6 +31,7 @@ function donePayload(job: Job): Record<string, unknown> {
   const ex = res?.explain;
   const explain = ex && {
     tokens: ex.tokens,
+    context: ex.context,
     heatmaps: ex.heatmaps.map((h) => ({ token: h.token, index: h.index, width: h.width, height: h.height, data: Array.from(h.data, (v) => Math.round(v * 1e4) / 1e4) })),
     filmstrip: ex.filmstrip.map((_, i) => `/api/jobs/${job.id}/filmstrip/${i}`),
   };

@@ -76,6 +76,7 @@ test("explain: one heatmap per prompt token in [0, 1], a frame per step, and the
   const ex = r.explain;
   assert.ok(ex);
   assert.deepEqual(ex.tokens, ["a", "red", "apple"]);
+  assert.equal(ex.context, "tokens");
   assert.equal(ex.heatmaps.length, 3);
   for (const h of ex.heatmaps) {
     assert.equal(h.data.length, h.width * h.height);

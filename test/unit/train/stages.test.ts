@@ -163,8 +163,11 @@ test("U-Net with --text-context pooled: the config says so, and the loaded model
       const want = te.pooled.data.subarray(b * d, (b + 1) * d);
       for (const j of [0, 5, 76]) assert.deepEqual(te.context.data.subarray((b * l + j) * d, (b * l + j + 1) * d), want, `prompt ${b}, context row ${j}`);
     }
-    const g = await model.txt2img({ prompt: "a blue square", steps: 3, seed: 7, cfgScale: 5 });
+    const g = await model.txt2img({ prompt: "a blue square", steps: 3, seed: 7, cfgScale: 5, explain: true });
     assert.ok(g.latents.data.every(Number.isFinite));
+    assert.equal(g.explain?.context, "pooled");
+    assert.deepEqual(g.explain?.heatmaps, [], "no word has a map of its own when every context row is the pooled state");
+    assert.equal(g.explain?.filmstrip.length, 3);
   } finally {
     await model.dispose();
   }
