@@ -4,6 +4,7 @@ import { input } from "../graph/apply.js";
 import type { ClipTokenizer } from "../models/clip/tokenizer.js";
 import { EXTRA_TOKENS_INPUT, clipTextGraph } from "../models/clip/text-encoder.js";
 import { pooledContextRows } from "../models/unet/text-context.js";
+import { snapToCaptions } from "../models/clip/caption-prior.js";
 import { buildUNetGraph } from "../models/unet/unet.js";
 import { vaeScaleFactor } from "../models/vae/config.js";
 import { splitVaeWeights } from "../models/vae/keys.js";
@@ -99,7 +100,12 @@ export function makeComponents(
       if (p.unet.textContext !== "pooled") return { context, pooled };
       // a U-Net trained on the pooled state in every context row (see UNetConfig.textContext)
       const [k, l, d] = context.shape as [number, number, number];
-      return { context: { data: pooledContextRows(pooled.data, k, l, d), shape: [k, l, d] }, pooled };
+      const rows = Float32Array.from(pooled.data);
+      const prior = p.captionPrior;
+      // Each prompt's state snapped onto the training captions' (caption-prior.ts), except the empty
+      // prompt's, which the U-Net trained on as itself. Empty: EOS (the largest id, which pads) right after BOS.
+      if (prior) ids.forEach((row, r) => row[1] !== Math.max(...row) && rows.set(snapToCaptions(prior, rows.subarray(r * d, (r + 1) * d)), r * d));
+      return { context: { data: pooledContextRows(rows, k, l, d), shape: [k, l, d] }, pooled };
     };
     return {
       encode: async (ids) => (await encodeWithPooled(ids)).context,

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { CheckpointError, ConfigError, InputError } from "../errors.js";
 import { type SafetensorsFile, openSafetensors } from "../io/safetensors.js";
+import { type CaptionPrior, readCaptionPrior } from "../models/clip/caption-prior.js";
 import { type ClipTextConfig, detectClipTextConfig, parseClipTextConfig } from "../models/clip/config.js";
 import { clipTextWeights, detectClipLayout, clipLayoutPrefix } from "../models/clip/keys.js";
 import { type UNetConfig, parseUNetConfig } from "../models/unet/config.js";
@@ -51,6 +52,8 @@ export interface ModelParts {
   padToken: "!" | undefined;
   /** Sampling defaults the model folder names (model_index.json `_sdts_defaults`), if any. */
   defaults: ModelSamplingDefaults;
+  /** The training captions' pooled states, for a U-Net that reads the pooled state (caption_prior/), if the folder has them. */
+  captionPrior?: CaptionPrior;
   files: SafetensorsFile[];
 }
 
@@ -151,7 +154,9 @@ async function diffusersParts(dir: string, opts: LoadModelOptions): Promise<Mode
   const va = await identityWeights(componentWeights(join(dir, "vae"), "diffusion_pytorch_model"));
   const scheduler = readJsonIfExists(join(dir, "scheduler", "scheduler_config.json")) ?? { ...SD15_SCHEDULER_SETTINGS };
   const prediction = opts.prediction ?? predictionFrom(scheduler) ?? "epsilon";
+  const captionPrior = unet.textContext === "pooled" ? await readCaptionPrior(dir, clip.hiddenSize) : undefined;
   return {
+    ...(captionPrior ? { captionPrior } : {}),
     clip,
     unet,
     vae,

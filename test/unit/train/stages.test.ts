@@ -12,6 +12,7 @@ import { after, before, test } from "node:test";
 import { loadTokenizer } from "../../../src/pipelines/load-tokenizer.js";
 import { buildConditioning } from "../../../src/pipelines/conditioning.js";
 import { loadModel } from "../../../src/pipelines/load-model.js";
+import { readCaptionPrior, snapToCaptions } from "../../../src/models/clip/caption-prior.js";
 import { trainClip } from "../../../src/train/clip.js";
 import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE } from "../../../src/train/data.js";
 import { exportModel } from "../../../src/train/export.js";
@@ -154,15 +155,25 @@ test("U-Net with --text-context pooled: the config says so, and the loaded model
   const out = dir("model-pooled");
   await exportModel({ vae: dir("vae"), clip: dir("clip"), unet: dir("unet-pooled") }, out);
   assert.equal(JSON.parse(readFileSync(join(out, "unet/config.json"), "utf8"))._sdts_text_context, "pooled");
+  // the caption prior: one pooled state per distinct caption line of the training folder
+  const distinct = new Set(readdirSync(dir("data")).filter((f) => f.endsWith(".txt")).flatMap((f) => readFileSync(join(dir("data"), f), "utf8").split("\n").map((x) => x.trim()).filter(Boolean)));
+  assert.equal(JSON.parse(readFileSync(join(out, "caption_prior/config.json"), "utf8")).captions, distinct.size);
+  const prior = await readCaptionPrior(out, 32);
+  assert.ok(prior);
   const model = await loadModel(out);
   try {
     const te = await model.textEncoder.encodeWithPooled([model.tokenizer.encode("a blue square"), model.tokenizer.encode("")]);
     const [k, l, d] = te.context.shape as [number, number, number];
     assert.deepEqual([k, l], [2, 77]);
+    // every context row holds the prompt's pooled state snapped onto the captions'; the empty prompt's as it is
+    const wants = [snapToCaptions(prior, te.pooled.data.subarray(0, d)), te.pooled.data.subarray(d, 2 * d)];
     for (let b = 0; b < k; b++) {
-      const want = te.pooled.data.subarray(b * d, (b + 1) * d);
-      for (const j of [0, 5, 76]) assert.deepEqual(te.context.data.subarray((b * l + j) * d, (b * l + j + 1) * d), want, `prompt ${b}, context row ${j}`);
+      for (const j of [0, 5, 76]) {
+        const row = te.context.data.subarray((b * l + j) * d, (b * l + j + 1) * d);
+        row.forEach((v, e) => assert.ok(Math.abs(v - (wants[b]?.[e] ?? NaN)) < 1e-6, `prompt ${b}, context row ${j}[${e}]: ${v} vs ${wants[b]?.[e]}`));
+      }
     }
+    assert.notDeepEqual(wants[0], te.pooled.data.subarray(0, d), "an unseen prompt moves onto the captions' states");
     const g = await model.txt2img({ prompt: "a blue square", steps: 3, seed: 7, cfgScale: 5, explain: true });
     assert.ok(g.latents.data.every(Number.isFinite));
     assert.equal(g.explain?.context, "pooled");
