@@ -103,8 +103,8 @@ export function makeComponents(
       const rows = Float32Array.from(pooled.data);
       const prior = p.captionPrior;
       // Each prompt's state snapped onto the training captions' (caption-prior.ts), except the empty
-      // prompt's, which the U-Net trained on as itself. Empty: EOS (the largest id, which pads) right after BOS.
-      if (prior) ids.forEach((row, r) => row[1] !== Math.max(...row) && rows.set(snapToCaptions(prior, rows.subarray(r * d, (r + 1) * d)), r * d));
+      // prompt's (EOS right after BOS), which the U-Net trained on as itself.
+      if (prior) ids.forEach((row, r) => row[1] !== tokenizer.eosId && rows.set(snapToCaptions(prior, rows.subarray(r * d, (r + 1) * d)), r * d));
       return { context: { data: pooledContextRows(rows, k, l, d), shape: [k, l, d] }, pooled };
     };
     return {
