@@ -10,28 +10,21 @@
 import { basename } from "node:path";
 import { PROMPT_FILES, baseCode, readPromptCases, top5Match } from "../bench/emoji-match.js";
 import { readImageCaptionFolder } from "../src/io/image-folder.js";
-import { readClipRun, textEncoderGraph } from "../src/train/frozen.js";
+import { pooledStates, readClipRun } from "../src/train/frozen.js";
 
-const B = 64;
 const [dir, dataDir = "data/emoji"] = process.argv.slice(2);
 if (!dir) throw new Error("usage: npx tsx scripts/text-probe.ts <clip-run | model-folder> [dataset-folder]");
 const clip = await readClipRun(dir);
 const data = await readImageCaptionFolder(dataDir, 64);
-const graph = await textEncoderGraph(clip, B);
-const [L, D] = [clip.config.maxPositions, clip.config.hiddenSize];
+const D = clip.config.hiddenSize;
 
 /** Unit-length pooled states of `texts`, [n·D]. */
 async function pooled(texts: readonly string[]): Promise<Float32Array> {
-  const out = new Float32Array(texts.length * D);
-  for (let s = 0; s < texts.length; s += B) {
-    const ids = new BigInt64Array(B * L);
-    for (let k = 0; k < B; k++) clip.tokenizer.encode(texts[s + k] ?? "").forEach((id, j) => (ids[k * L + j] = BigInt(id)));
-    const p = (await graph.run({ input_ids: { dtype: "int64", shape: [B, L], data: ids } })).pooled?.data as Float32Array;
-    for (let k = 0; k < B && s + k < texts.length; k++) {
-      const v = p.subarray(k * D, (k + 1) * D);
-      const norm = Math.hypot(...v);
-      v.forEach((x, q) => (out[(s + k) * D + q] = x / norm));
-    }
+  const out = await pooledStates(clip, texts);
+  for (let i = 0; i < texts.length; i++) {
+    const v = out.subarray(i * D, (i + 1) * D);
+    const norm = Math.hypot(...v);
+    v.forEach((x, q) => (v[q] = x / norm));
   }
   return out;
 }
@@ -53,4 +46,3 @@ for (const file of PROMPT_FILES) {
   console.log(`${basename(file)}: named emoji owns one of the 5 nearest captions for ${((100 * hits) / cases.length).toFixed(0)}%`);
   if (file.endsWith("heldout.json")) for (const [t, a] of [...perTemplate].sort((x, y) => x[1].hits - y[1].hits)) console.log(`  ${a.hits}/${a.n}  ${t}`);
 }
-await graph.dispose();

@@ -56,22 +56,28 @@ export async function decodeRgbSquare(bytes: Uint8Array, size: number): Promise<
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-/** Reads every image with a caption file; `limit` keeps the first N (by name). */
-export async function readImageCaptionFolder(dir: string, size: number, limit?: number): Promise<ImageCaptionData> {
+/** The image files with a caption file and their captions (the images not read); `limit` keeps the first N (by name). */
+export async function readCaptionFolder(dir: string, limit?: number): Promise<{ files: string[]; captions: string[][] }> {
   if (!pathExists(dir)) throw new InputError(`dataset folder not found: ${dir}; make one with \`sdts dataset emoji ${dir}\` or use a folder of images with same-named .txt captions`);
-  const files = await listFiles(dir);
-  const have = new Set(files);
-  const images = files.filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()) && have.has(`${basename(f, extname(f))}.txt`));
-  const picked = limit === undefined ? images : images.slice(0, limit);
-  if (picked.length === 0) throw new InputError(`${dir} holds no images with same-named .txt captions (PNG, JPEG or WebP + .txt)`);
-  const rgb = new Uint8Array(picked.length * size * size * 3);
+  const all = await listFiles(dir);
+  const have = new Set(all);
+  const images = all.filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()) && have.has(`${basename(f, extname(f))}.txt`));
+  const files = limit === undefined ? images : images.slice(0, limit);
+  if (files.length === 0) throw new InputError(`${dir} holds no images with same-named .txt captions (PNG, JPEG or WebP + .txt)`);
   const captions: string[][] = [];
-  for (const [i, f] of picked.entries()) {
-    rgb.set(await decodeRgbSquare(await readBytes(join(dir, f)), size), i * size * size * 3);
+  for (const f of files) {
     const text = await readTextFile(join(dir, `${basename(f, extname(f))}.txt`));
     const lines = text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
     captions.push(lines.length > 0 ? lines : [""]);
   }
-  const names = picked.map((f) => basename(f, extname(f)));
+  return { files, captions };
+}
+
+/** Reads every image with a caption file; `limit` keeps the first N (by name). */
+export async function readImageCaptionFolder(dir: string, size: number, limit?: number): Promise<ImageCaptionData> {
+  const { files, captions } = await readCaptionFolder(dir, limit);
+  const rgb = new Uint8Array(files.length * size * size * 3);
+  for (const [i, f] of files.entries()) rgb.set(await decodeRgbSquare(await readBytes(join(dir, f)), size), i * size * size * 3);
+  const names = files.map((f) => basename(f, extname(f)));
   return { size, rgb, captions, names, weights: await readWeights(dir, names) };
 }

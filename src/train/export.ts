@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { InputError } from "../errors.js";
-import { readImageCaptionFolder } from "../io/image-folder.js";
+import { readCaptionFolder } from "../io/image-folder.js";
 import { CAPTION_PRIOR_DEFAULTS, CAPTION_PRIOR_DIR } from "../models/clip/caption-prior.js";
 import { TEXT_CONTEXT_KEY } from "../models/unet/config.js";
 import { copyFile, ensureDir, pathExists, folderBytes, removeFolder, swapFolder, tempFolderBeside, writeJsonFile } from "../io/run-files.js";
@@ -14,7 +14,7 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import { SD15_SCHEDULER_SETTINGS } from "../schedulers/config.js";
 import { getScheduler } from "../schedulers/samplers.js";
 import { loadCheckpoint } from "./checkpoint.js";
-import { type ClipRun, readClipRun, readVaeRun, textEncoderGraph } from "./frozen.js";
+import { type ClipRun, pooledStates, readClipRun, readVaeRun } from "./frozen.js";
 import { RUN_FILES, readRunConfig } from "./run.js";
 import { runPrediction } from "./unet.js";
 
@@ -66,23 +66,11 @@ async function writeF16(path: string, params: ReadonlyMap<string, HostTensor>, k
  * The caption prior of a pooled-context U-Net (caption-prior.ts): the pooled states of every
  * distinct caption line of the folder it trained on, by the text encoder it trained with.
  */
-async function writeCaptionPrior(dir: string, clip: ClipRun, dataDir: string, imageSize: number): Promise<number> {
+async function writeCaptionPrior(dir: string, clip: ClipRun, dataDir: string): Promise<number> {
   if (!(await pathExists(dataDir))) throw new InputError(`the U-Net reads the pooled text state, and its caption prior is built from the captions it trained on; its dataset folder ${dataDir} is missing (build it again, or run export from the folder the U-Net was trained in)`);
-  const captions = [...new Set((await readImageCaptionFolder(dataDir, imageSize)).captions.flat())].sort();
-  const B = 64;
-  const [L, D] = [clip.config.maxPositions, clip.config.hiddenSize];
-  const graph = await textEncoderGraph(clip, B);
-  const states = new Float32Array(captions.length * D);
-  try {
-    for (let s = 0; s < captions.length; s += B) {
-      const ids = new BigInt64Array(B * L);
-      for (let k = 0; k < B; k++) clip.tokenizer.encode(captions[s + k] ?? "").forEach((id, j) => (ids[k * L + j] = BigInt(id)));
-      const pooled = (await graph.run({ input_ids: { dtype: "int64", shape: [B, L], data: ids } })).pooled?.data as Float32Array;
-      states.set(pooled.subarray(0, Math.min(B, captions.length - s) * D), s * D);
-    }
-  } finally {
-    await graph.dispose();
-  }
+  const captions = [...new Set((await readCaptionFolder(dataDir)).captions.flat())].sort();
+  const D = clip.config.hiddenSize;
+  const states = await pooledStates(clip, captions);
   await ensureDir(dir);
   await writeJsonFile(join(dir, "config.json"), { _sdts: "pooled text states of the training captions; see caption-prior.ts", ...CAPTION_PRIOR_DEFAULTS, captions: captions.length });
   await writeSafetensors(join(dir, "states.safetensors"), new Map<string, TensorInput>([["states", { dtype: "F16", shape: [captions.length, D], data: states }]]), { format: "pt" });
@@ -125,7 +113,7 @@ export async function exportModel(runs: ExportRuns, outDir: string): Promise<Exp
     for (const f of ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]) await copyFile(join(clip.tokenizerDir, f), join(tmp, "tokenizer", f));
     await writeJsonFile(join(tmp, "scheduler", "scheduler_config.json"), { _class_name: "DDIMScheduler", ...SD15_SCHEDULER_SETTINGS, prediction_type: runPrediction(unetRun) });
     const pooled = (unetRun.model as Record<string, unknown> | undefined)?.[TEXT_CONTEXT_KEY] === "pooled";
-    if (pooled) await writeCaptionPrior(join(tmp, CAPTION_PRIOR_DIR), clip, String(unetRun.data), vae.imageSize);
+    if (pooled) await writeCaptionPrior(join(tmp, CAPTION_PRIOR_DIR), clip, String(unetRun.data));
     const bytes = await folderBytes(tmp);
     if (bytes > MAX_MODEL_BYTES) throw new InputError(`the exported model is ${(bytes / 1e6).toFixed(1)} MB, over the ${MAX_MODEL_BYTES / 1e6} MB budget; train smaller presets`);
     await swapFolder(tmp, outDir);

@@ -131,6 +131,24 @@ export function unetTextFeeds(encoded: Readonly<Record<string, HostTensor>>, c: 
   return c.classEmbed === undefined ? context : { ...context, class_labels: encoded.pooled as HostTensor };
 }
 
+/** The pooled (EOS) states of `texts`, [texts.length · hiddenSize], encoded `batch` at a time. */
+export async function pooledStates(c: ClipRun, texts: readonly string[], batch = 64): Promise<Float32Array> {
+  const [L, D] = [c.config.maxPositions, c.config.hiddenSize];
+  const graph = await textEncoderGraph(c, batch);
+  const out = new Float32Array(texts.length * D);
+  try {
+    for (let s = 0; s < texts.length; s += batch) {
+      const ids = new BigInt64Array(batch * L);
+      for (let k = 0; k < batch && s + k < texts.length; k++) c.tokenizer.encode(texts[s + k] ?? "").forEach((id, j) => (ids[k * L + j] = BigInt(id)));
+      const pooled = (await graph.run({ input_ids: { dtype: "int64", shape: [batch, L], data: ids } })).pooled?.data as Float32Array;
+      out.set(pooled.subarray(0, Math.min(batch, texts.length - s) * D), s * D);
+    }
+  } finally {
+    await graph.dispose();
+  }
+  return out;
+}
+
 /** The text encoder: ids [batch, 77] → `hidden` (last_hidden_state) and `pooled` (the EOS row). */
 export function textEncoderGraph(c: ClipRun, batch: number, provider?: Provider): Promise<FedGraph> {
   return fedGraph("text-encode", (s) => {
