@@ -76,6 +76,12 @@ export interface UNetTrainOptions extends TrainOptions {
   readonly textContext?: "tokens" | "pooled";
 }
 
+/** A `--text-context` value as the stage takes it ("tokens" where not given); anything else is refused. */
+export function checkTextContext(v: string | undefined): "tokens" | "pooled" {
+  if (v === undefined || v === "tokens" || v === "pooled") return v ?? "tokens";
+  throw new InputError(`--text-context must be tokens or pooled (got '${v}')`);
+}
+
 /** The largest RMS of `contextNoise` a run takes: twice the text states' own per-element spread (about 1). */
 const MAX_CONTEXT_NOISE = 2;
 
@@ -282,7 +288,7 @@ async function readFrozenRuns(vaeDir: string, clipDir: string): Promise<{ vae: V
 export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOptions): Promise<TrainResult> {
   checkTrainOptions(o);
   if (o.prediction !== undefined) runPrediction({ prediction: o.prediction });
-  if (o.textContext !== undefined && o.textContext !== "tokens" && o.textContext !== "pooled") throw new InputError(`--text-context must be tokens or pooled (got '${String(o.textContext)}')`);
+  const textContext = checkTextContext(o.textContext);
   if (o.minSnrGamma !== undefined && !(o.minSnrGamma >= 0 && Number.isFinite(o.minSnrGamma))) throw new InputError(`--min-snr-gamma must be a number ≥ 0 (0 turns the weighting off; got ${o.minSnrGamma})`);
   for (const [flag, v] of [["caption-wrap", o.captionWrap], ["caption-noise", o.captionNoise], ["caption-distract", o.captionDistract]] as const) checkShare(flag, v);
   if (o.contextNoise !== undefined && !(o.contextNoise >= 0 && o.contextNoise <= MAX_CONTEXT_NOISE)) throw new InputError(`--context-noise must be an RMS from 0 to ${MAX_CONTEXT_NOISE} (the text states' own per-element spread is about 1; got ${o.contextNoise})`);
@@ -296,7 +302,7 @@ export async function trainUNet(dataDir: string, runDir: string, o: UNetTrainOpt
   const data = await readImageCaptionFolder(dataDir, vae.imageSize, o.limit);
   const cache = await latentCache(runDir, vae, data, o);
   const preset = o.preset ?? "default";
-  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, contextNoise: o.contextNoise ?? 0, captionDistract: o.captionDistract ?? 0, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize, o.textContext) };
+  const run = prior ?? { kind: "unet", data: dataDir, vae: vaeDir, clip: clipDir, scalingFactor: scalingFactor(cache), captionDropout: CAPTION_DROPOUT, captionWrap: o.captionWrap ?? CAPTION_WRAP_SHARE, captionNoise: o.captionNoise ?? CAPTION_NOISE_SHARE, timestepHighShare: HIGH_NOISE_SHARE, emaDecay: EMA_DECAY, prediction: o.prediction ?? DEFAULT_PREDICTION, minSnrGamma: o.minSnrGamma ?? DEFAULT_MIN_SNR_GAMMA, contextNoise: o.contextNoise ?? 0, captionDistract: o.captionDistract ?? 0, model: unetModelConfig(UNET_PRESETS[preset], cache.shape[2], clip.config.hiddenSize, textContext) };
   if (!saved) await writeRunConfig(runDir, run);
   const ucfg = parseUNetConfig(run.model);
   const scale = Number(run.scalingFactor);

@@ -1,6 +1,7 @@
 /** `sdts train vae|clip|unet <data-dir> --out <run-dir>` and `sdts train export`: the three training stages and the model folder. */
 import { defineCommand } from "citty";
 import { DEFAULT_EXPORT_CFG, DEFAULT_EXPORT_SAMPLER, DEFAULT_MIN_SNR_GAMMA, InputError, type PresetName, type TrainOptions, type TrainProgress, exportModel, isPreset, trainClip, trainUNet, trainVae } from "../../index.js";
+import { checkTextContext } from "../../train/unet.js";
 import { parseProvider } from "../../runtime/providers.js";
 import { CAPTION_NOISE_SHARE, CAPTION_WRAP_SHARE } from "../../train/data.js";
 import { ProgressBar } from "../progress.js";
@@ -96,8 +97,6 @@ const unet = defineCommand({
   },
   async run({ args }) {
     const o = options(args, { steps: 3000, batch: 64, lr: 1e-3 });
-    const textContext = args["text-context"] ?? "tokens";
-    if (textContext !== "tokens" && textContext !== "pooled") throw new InputError(`--text-context must be tokens or pooled (got '${textContext}')`);
     const prediction = args.prediction ?? "v_prediction";
     if (prediction !== "v_prediction" && prediction !== "epsilon") throw new InputError(`--prediction must be v_prediction or epsilon (got '${prediction}')`);
     report(await trainUNet(args.data, args.out, {
@@ -108,7 +107,7 @@ const unet = defineCommand({
       captionNoise: num(args["caption-noise"], "caption-noise", CAPTION_NOISE_SHARE),
       contextNoise: num(args["context-noise"], "context-noise", 0),
       captionDistract: num(args["caption-distract"], "caption-distract", 0),
-      textContext,
+      textContext: checkTextContext(args["text-context"]),
       ...(args.vae ? { vaeRun: args.vae } : {}),
       ...(args.clip ? { clipRun: args.clip } : {}),
     }));
